@@ -353,3 +353,2338 @@ RWKVDEF int32_t rwkv_sampler_sample(rwkv_sampler *sampler, float *logits);
 }
 #endif
 #endif /* RWKV_H_INCLUDED */
+
+/* ========================================================================= *
+ *                              IMPLEMENTATION                               *
+ * ========================================================================= */
+#ifdef RWKV_IMPLEMENTATION
+#ifndef RWKV_IMPLEMENTATION_DONE
+#define RWKV_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(RWKV_MALLOC) && defined(RWKV_FREE) && defined(RWKV_REALLOC)
+#elif !defined(RWKV_MALLOC) && !defined(RWKV_FREE) && !defined(RWKV_REALLOC)
+#define RWKV_MALLOC(sz) malloc(sz)
+#define RWKV_REALLOC(p, sz) realloc(p, sz)
+#define RWKV_FREE(p) free(p)
+#else
+#error "rwkv.h: define all of RWKV_MALLOC, RWKV_REALLOC and RWKV_FREE, or none"
+#endif
+
+#ifndef RWKV_ASSERT
+#include <assert.h>
+#define RWKV_ASSERT(x) assert(x)
+#endif
+
+#ifndef RWKV_MAX_LAYERS
+#define RWKV_MAX_LAYERS 4096
+#endif
+#ifndef RWKV_MAX_EMBD
+#define RWKV_MAX_EMBD 65536
+#endif
+#ifndef RWKV_MAX_VOCAB
+#define RWKV_MAX_VOCAB (1 << 24)
+#endif
+/* more tensors than any real RWKV model has; bounds work on hostile files */
+#define RWKV__MAX_TENSORS 65536
+#define RWKV__MAX_KV 65536
+#define RWKV__NAME_MAX 64
+
+#ifndef RWKV_NO_STDIO
+#include <stdio.h>
+#if !defined(RWKV_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define RWKV__HAVE_MMAP 1
+#endif
+#endif
+
+/* ---- Errors -------------------------------------------------------------- */
+
+RWKVDEF const char *rwkv_result_string(rwkv_result result) {
+    switch (result) {
+    case RWKV_OK: return "ok";
+    case RWKV_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case RWKV_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case RWKV_ERROR_IO: return "i/o error";
+    case RWKV_ERROR_BAD_FORMAT: return "bad format";
+    case RWKV_ERROR_UNSUPPORTED: return "unsupported";
+    case RWKV_ERROR_SHAPE: return "wrong tensor shape";
+    case RWKV_ERROR_TOKEN_RANGE: return "token out of range";
+    case RWKV_ERROR_STATE_MISMATCH: return "state of another model";
+    case RWKV_ERROR_BUFFER_TOO_SMALL: return "buffer too small";
+    }
+    return "unknown error";
+}
+
+/* A tiny formatter (%s %d %u %lld %llu %zu %x %%) so that error messages
+   need no stdio: firmware builds have no snprintf. */
+static void rwkv__append(char *out, size_t cap, size_t *n, const char *s, size_t len) {
+    while (len-- && *n + 1 < cap) out[(*n)++] = *s++;
+}
+
+static void rwkv__append_unsigned(char *out, size_t cap, size_t *n,
+                                  unsigned long long v, unsigned base) {
+    char digits[24];
+    int i = 0;
+    do {
+        digits[i++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (i--) rwkv__append(out, cap, n, &digits[i], 1);
+}
+
+static rwkv_result rwkv__fail(rwkv_error *error, rwkv_result code, const char *fmt, ...) {
+    va_list ap;
+    size_t n = 0, cap;
+    const char *f;
+    if (!error) return code;
+    error->code = code;
+    cap = sizeof(error->message);
+    va_start(ap, fmt);
+    for (f = fmt; *f; f++) {
+        if (*f != '%') {
+            rwkv__append(error->message, cap, &n, f, 1);
+            continue;
+        }
+        f++;
+        if (*f == 's') {
+            const char *s = va_arg(ap, const char *);
+            if (!s) s = "(null)";
+            rwkv__append(error->message, cap, &n, s, strlen(s));
+        } else if (*f == 'd') {
+            int v = va_arg(ap, int);
+            if (v < 0) rwkv__append(error->message, cap, &n, "-", 1);
+            rwkv__append_unsigned(error->message, cap, &n,
+                                  v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10);
+        } else if (*f == 'u') {
+            rwkv__append_unsigned(error->message, cap, &n, va_arg(ap, unsigned), 10);
+        } else if (*f == 'x') {
+            rwkv__append_unsigned(error->message, cap, &n, va_arg(ap, unsigned), 16);
+        } else if (f[0] == 'z' && f[1] == 'u') {
+            rwkv__append_unsigned(error->message, cap, &n, va_arg(ap, size_t), 10);
+            f++;
+        } else if (f[0] == 'l' && f[1] == 'l' && f[2] == 'd') {
+            long long v = va_arg(ap, long long);
+            if (v < 0) rwkv__append(error->message, cap, &n, "-", 1);
+            rwkv__append_unsigned(error->message, cap, &n,
+                                  v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10);
+            f += 2;
+        } else if (f[0] == 'l' && f[1] == 'l' && f[2] == 'u') {
+            rwkv__append_unsigned(error->message, cap, &n, va_arg(ap, unsigned long long), 10);
+            f += 2;
+        } else if (*f == '%') {
+            rwkv__append(error->message, cap, &n, "%", 1);
+        } else {
+            RWKV_ASSERT(0 && "rwkv__fail: unknown format");
+            break;
+        }
+    }
+    va_end(ap);
+    error->message[n] = 0;
+    return code;
+}
+
+static void rwkv__ok(rwkv_error *error) {
+    if (error) {
+        error->code = RWKV_OK;
+        error->message[0] = 0;
+    }
+}
+
+/* ---- Numbers: half floats, types, overflow-checked sizes ---------------- */
+
+static float rwkv__f32_from_bits(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* IEEE binary16 to float: shift exponent and mantissa into place and let a
+   multiplication by 2^112 rebias the exponent (this also turns subnormal
+   halves into the right normal floats). Inf and NaN are handled apart. */
+static float rwkv__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t rest = h & 0x7fffu;
+    uint32_t bits;
+    if (rest >= 0x7c00u) {
+        bits = sign | 0x7f800000u | ((rest & 0x3ffu) << 13);
+        return rwkv__f32_from_bits(bits);
+    }
+    return (sign ? -1.0f : 1.0f) * rwkv__f32_from_bits(rest << 13) * 5.192296858534828e+33f;
+}
+
+static float rwkv__bf16_to_f32(uint16_t h) {
+    return rwkv__f32_from_bits((uint32_t)h << 16);
+}
+
+static uint16_t rwkv__le16(const unsigned char *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t rwkv__le32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static uint64_t rwkv__le64(const unsigned char *p) {
+    return (uint64_t)rwkv__le32(p) | ((uint64_t)rwkv__le32(p + 4) << 32);
+}
+
+typedef struct rwkv__type_traits {
+    int id;
+    const char *name;
+    int block_elems;
+    int block_bytes;
+} rwkv__type_traits;
+
+static const rwkv__type_traits rwkv__types[] = {
+    {RWKV_TYPE_F32, "f32", 1, 4},    {RWKV_TYPE_F16, "f16", 1, 2},
+    {RWKV_TYPE_Q4_0, "q4_0", 32, 18}, {RWKV_TYPE_Q4_1, "q4_1", 32, 20},
+    {RWKV_TYPE_Q5_0, "q5_0", 32, 22}, {RWKV_TYPE_Q5_1, "q5_1", 32, 24},
+    {RWKV_TYPE_Q8_0, "q8_0", 32, 34}, {RWKV_TYPE_BF16, "bf16", 1, 2},
+};
+
+static const rwkv__type_traits *rwkv__type(int type) {
+    size_t i;
+    for (i = 0; i < sizeof(rwkv__types) / sizeof(rwkv__types[0]); i++)
+        if (rwkv__types[i].id == type) return &rwkv__types[i];
+    return NULL;
+}
+
+RWKVDEF const char *rwkv_type_name(int type) {
+    const rwkv__type_traits *t = rwkv__type(type);
+    return t ? t->name : NULL;
+}
+
+RWKVDEF size_t rwkv_type_size(int type, uint64_t n_elements) {
+    const rwkv__type_traits *t = rwkv__type(type);
+    uint64_t blocks;
+    if (!t || n_elements % (uint64_t)t->block_elems) return 0;
+    blocks = n_elements / (uint64_t)t->block_elems;
+    if (blocks > (uint64_t)SIZE_MAX / (uint64_t)t->block_bytes) return 0;
+    return (size_t)(blocks * (uint64_t)t->block_bytes);
+}
+
+/* Names of ggml types we do not run, for error messages. */
+static const char *rwkv__foreign_type_name(int type) {
+    switch (type) {
+    case 9: return "q8_1";
+    case 10: return "q2_k";
+    case 11: return "q3_k";
+    case 12: return "q4_k";
+    case 13: return "q5_k";
+    case 14: return "q6_k";
+    case 15: return "q8_k";
+    default: return "unknown";
+    }
+}
+
+static void *rwkv__calloc(size_t count, size_t size) {
+    size_t bytes;
+    void *p;
+    if (size && count > SIZE_MAX / size) return NULL;
+    bytes = count * size;
+    p = RWKV_MALLOC(bytes > 0 ? bytes : 1);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* ---- Tensors and the model ---------------------------------------------- */
+
+/* A tensor as found in the file, under its GGUF name. */
+typedef struct rwkv__tensor {
+    char name[RWKV__NAME_MAX];
+    int type;
+    int n_dims;
+    int64_t ne[4];
+    const void *data;
+    size_t n_bytes;
+} rwkv__tensor;
+
+/* A weight matrix W of shape (n_out, n_in): n_out rows of n_in elements,
+   each row row_bytes long, used as y = W x. */
+typedef struct rwkv__matrix {
+    const unsigned char *data;
+    int type;
+    int n_in, n_out;
+    size_t row_bytes;
+} rwkv__matrix;
+
+/* One RWKV-4 block. Vectors have n_embd floats. */
+typedef struct rwkv__layer {
+    const float *ln1_weight, *ln1_bias, *ln2_weight, *ln2_bias;
+    /* time mix (attention) */
+    const float *att_mix_k, *att_mix_v, *att_mix_r; /* token-shift lerp      */
+    const float *att_decay;                         /* w = -exp(time_decay)  */
+    const float *att_first;                         /* u = time_first        */
+    rwkv__matrix att_key, att_value, att_receptance, att_output;
+    /* channel mix (feed-forward) */
+    const float *ffn_mix_k, *ffn_mix_r;
+    rwkv__matrix ffn_key, ffn_value, ffn_receptance; /* (F,C) (C,F) (C,C)    */
+} rwkv__layer;
+
+struct rwkv_tokenizer;
+
+struct rwkv_model {
+    int version, version_minor;
+    int n_layer, n_embd, n_vocab, n_ffn;
+    rwkv__matrix embedding;                 /* (n_vocab, n_embd): one row a token */
+    const float *ln0_weight, *ln0_bias;     /* applied to the embedding          */
+    const float *ln_out_weight, *ln_out_bias;
+    rwkv__matrix head;                      /* (n_vocab, n_embd)                 */
+    rwkv__layer *layers;
+
+    rwkv__tensor *tensors;                  /* the file's tensors, sorted by name */
+    int n_tensors;
+    float *vectors;                         /* f32 copies of all vectors         */
+    rwkv_tokenizer *tokenizer;              /* NULL if the file has none         */
+    uint64_t fingerprint;                   /* identifies the weights in states  */
+    const char *format;
+    size_t file_bytes;
+
+    /* what to release: */
+    void *owned_data;                       /* aligned copy of the weights       */
+    void *read_buffer;                      /* file read into memory             */
+    void *mapped;                           /* mmap'd file                       */
+    size_t mapped_size;
+};
+
+static void *rwkv__align32(void *p) {
+    return (void *)(((uintptr_t)p + 31u) & ~(uintptr_t)31u);
+}
+
+static int rwkv__tensor_compare(const void *a, const void *b) {
+    return strcmp(((const rwkv__tensor *)a)->name, ((const rwkv__tensor *)b)->name);
+}
+
+static const rwkv__tensor *rwkv__find_tensor(const rwkv_model *m, const char *name) {
+    rwkv__tensor key;
+    size_t len = strlen(name);
+    if (len >= sizeof(key.name)) return NULL;
+    memcpy(key.name, name, len + 1);
+    return (const rwkv__tensor *)bsearch(&key, m->tensors, (size_t)m->n_tensors,
+                                         sizeof(rwkv__tensor), rwkv__tensor_compare);
+}
+
+/* Element count of ne[0..n_dims), or 0 if it overflows int64. */
+static uint64_t rwkv__element_count(const int64_t *ne, int n_dims) {
+    uint64_t n = 1;
+    int i;
+    for (i = 0; i < n_dims; i++) {
+        if (ne[i] <= 0 || (uint64_t)ne[i] > (uint64_t)INT64_MAX / n) return 0;
+        n *= (uint64_t)ne[i];
+    }
+    return n;
+}
+
+/* Validate a tensor's type and shape and compute its byte size. */
+static rwkv_result rwkv__check_tensor(rwkv__tensor *t, rwkv_error *error) {
+    const rwkv__type_traits *tt = rwkv__type(t->type);
+    uint64_t n;
+    int i;
+    if (t->n_dims < 1 || t->n_dims > 4)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s: %d dimensions", t->name,
+                          t->n_dims);
+    for (i = t->n_dims; i < 4; i++) t->ne[i] = 1;
+    if (!tt)
+        return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                          "tensor %s: weight type %d (%s) is not supported", t->name, t->type,
+                          rwkv__foreign_type_name(t->type));
+    n = rwkv__element_count(t->ne, t->n_dims);
+    if (!n)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s: invalid dimensions",
+                          t->name);
+    if (t->ne[0] % tt->block_elems)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                          "tensor %s: row of %lld is not a multiple of the %s block (%d)",
+                          t->name, (long long)t->ne[0], tt->name, tt->block_elems);
+    t->n_bytes = rwkv_type_size(t->type, n);
+    if (!t->n_bytes)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s: too large", t->name);
+    return RWKV_OK;
+}
+
+/* ---- File format: GGUF --------------------------------------------------- */
+
+/* A bounds-checked reader over a byte buffer. Once a read fails, `bad` is
+   set and all later reads return zeros, so parsers check once per item. */
+typedef struct rwkv__reader {
+    const unsigned char *data;
+    size_t size, pos;
+    int bad;
+} rwkv__reader;
+
+static const unsigned char *rwkv__take(rwkv__reader *r, size_t n) {
+    const unsigned char *p;
+    if (r->bad || n > r->size - r->pos) {
+        r->bad = 1;
+        return NULL;
+    }
+    p = r->data + r->pos;
+    r->pos += n;
+    return p;
+}
+
+static uint32_t rwkv__read_u32(rwkv__reader *r) {
+    const unsigned char *p = rwkv__take(r, 4);
+    return p ? rwkv__le32(p) : 0;
+}
+
+static uint64_t rwkv__read_u64(rwkv__reader *r) {
+    const unsigned char *p = rwkv__take(r, 8);
+    return p ? rwkv__le64(p) : 0;
+}
+
+/* A GGUF string: u64 length, then the bytes (no NUL). */
+static const char *rwkv__read_string(rwkv__reader *r, uint64_t *len) {
+    *len = rwkv__read_u64(r);
+    if (*len > r->size) {
+        r->bad = 1;
+        return NULL;
+    }
+    return (const char *)rwkv__take(r, (size_t)*len);
+}
+
+enum {
+    RWKV__GGUF_U8, RWKV__GGUF_I8, RWKV__GGUF_U16, RWKV__GGUF_I16, RWKV__GGUF_U32,
+    RWKV__GGUF_I32, RWKV__GGUF_F32, RWKV__GGUF_BOOL, RWKV__GGUF_STRING,
+    RWKV__GGUF_ARRAY, RWKV__GGUF_U64, RWKV__GGUF_I64, RWKV__GGUF_F64
+};
+
+static size_t rwkv__gguf_scalar_size(uint32_t type) {
+    static const unsigned char sizes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return type < sizeof(sizes) ? sizes[type] : 0;
+}
+
+/* One metadata entry: its key and where its value starts. */
+typedef struct rwkv__gguf_kv {
+    const char *key;
+    size_t key_len;
+    uint32_t type;
+    size_t value_pos;
+} rwkv__gguf_kv;
+
+typedef struct rwkv__gguf {
+    const unsigned char *data;
+    size_t size;
+    rwkv__gguf_kv *kv;
+    size_t n_kv;
+} rwkv__gguf;
+
+/* Skip one value of the given type (arrays of arrays are refused). */
+static void rwkv__gguf_skip_value(rwkv__reader *r, uint32_t type) {
+    if (type == RWKV__GGUF_STRING) {
+        uint64_t len;
+        rwkv__read_string(r, &len);
+    } else if (type == RWKV__GGUF_ARRAY) {
+        uint32_t elem = rwkv__read_u32(r);
+        uint64_t n = rwkv__read_u64(r), i;
+        size_t esize = rwkv__gguf_scalar_size(elem);
+        if (elem == RWKV__GGUF_STRING) {
+            /* each string takes at least its 8-byte length */
+            if (n > (r->size - r->pos) / 8) r->bad = 1;
+            for (i = 0; i < n && !r->bad; i++) rwkv__gguf_skip_value(r, elem);
+        } else if (esize) {
+            if (n > (r->size - r->pos) / esize) r->bad = 1;
+            else rwkv__take(r, (size_t)n * esize);
+        } else {
+            r->bad = 1;
+        }
+    } else if (rwkv__gguf_scalar_size(type)) {
+        rwkv__take(r, rwkv__gguf_scalar_size(type));
+    } else {
+        r->bad = 1;
+    }
+}
+
+static const rwkv__gguf_kv *rwkv__gguf_find(const rwkv__gguf *g, const char *key) {
+    size_t i, len = strlen(key);
+    for (i = 0; i < g->n_kv; i++)
+        if (g->kv[i].key_len == len && !memcmp(g->kv[i].key, key, len)) return &g->kv[i];
+    return NULL;
+}
+
+/* An integer value of any integer type, if it is >= 0 and fits in 32 bits. */
+static int rwkv__gguf_get_u32(const rwkv__gguf *g, const char *key, uint32_t *out) {
+    const rwkv__gguf_kv *kv = rwkv__gguf_find(g, key);
+    const unsigned char *p;
+    uint64_t v;
+    if (!kv) return 0;
+    p = g->data + kv->value_pos;
+    switch (kv->type) {
+    case RWKV__GGUF_U8: v = p[0]; break;
+    case RWKV__GGUF_U16: v = rwkv__le16(p); break;
+    case RWKV__GGUF_U32: v = rwkv__le32(p); break;
+    case RWKV__GGUF_I32: v = (int32_t)rwkv__le32(p) < 0 ? UINT64_MAX : rwkv__le32(p); break;
+    case RWKV__GGUF_U64: v = rwkv__le64(p); break;
+    case RWKV__GGUF_I64: v = (int64_t)rwkv__le64(p) < 0 ? UINT64_MAX : rwkv__le64(p); break;
+    default: return 0;
+    }
+    if (v > UINT32_MAX) return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+static const char *rwkv__gguf_get_string(const rwkv__gguf *g, const char *key, size_t *len) {
+    const rwkv__gguf_kv *kv = rwkv__gguf_find(g, key);
+    if (!kv || kv->type != RWKV__GGUF_STRING) return NULL;
+    *len = (size_t)rwkv__le64(g->data + kv->value_pos);
+    return (const char *)g->data + kv->value_pos + 8;
+}
+
+static int rwkv__gguf_string_is(const rwkv__gguf *g, const char *key, const char *value) {
+    size_t len;
+    const char *s = rwkv__gguf_get_string(g, key, &len);
+    return s && len == strlen(value) && !memcmp(s, value, len);
+}
+
+/* An array value: element type, count and a reader placed at its elements. */
+static int rwkv__gguf_get_array(const rwkv__gguf *g, const char *key, uint32_t *elem_type,
+                                uint64_t *count, rwkv__reader *elements) {
+    const rwkv__gguf_kv *kv = rwkv__gguf_find(g, key);
+    if (!kv || kv->type != RWKV__GGUF_ARRAY) return 0;
+    *elem_type = rwkv__le32(g->data + kv->value_pos);
+    *count = rwkv__le64(g->data + kv->value_pos + 4);
+    elements->data = g->data;
+    elements->size = g->size;
+    elements->pos = kv->value_pos + 12;
+    elements->bad = 0;
+    return 1;
+}
+
+/* Parse the GGUF header, metadata and tensor infos; tensor data pointers
+   point into `data`. Every count, length and offset is checked against the
+   buffer before use. */
+static rwkv_result rwkv__gguf_parse(rwkv_model *m, rwkv__gguf *g, const unsigned char *data,
+                                    size_t size, rwkv_error *error) {
+    rwkv__reader r;
+    uint32_t version, alignment = 32;
+    uint64_t n_tensors, n_kv, i;
+    size_t data_start;
+    r.data = data;
+    r.size = size;
+    r.pos = 4;
+    r.bad = 0;
+    g->data = data;
+    g->size = size;
+    version = rwkv__read_u32(&r);
+    n_tensors = rwkv__read_u64(&r);
+    n_kv = rwkv__read_u64(&r);
+    if (r.bad) return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF header truncated");
+    if (version != 2 && version != 3)
+        return rwkv__fail(error, version == 1 ? RWKV_ERROR_UNSUPPORTED : RWKV_ERROR_BAD_FORMAT,
+                          "GGUF version %u (only 2 and 3 are read)", version);
+    if (n_tensors > RWKV__MAX_TENSORS || n_kv > RWKV__MAX_KV)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                          "GGUF claims %llu tensors and %llu metadata entries",
+                          (unsigned long long)n_tensors, (unsigned long long)n_kv);
+    g->kv = (rwkv__gguf_kv *)rwkv__calloc((size_t)n_kv, sizeof(rwkv__gguf_kv));
+    m->tensors = (rwkv__tensor *)rwkv__calloc((size_t)n_tensors, sizeof(rwkv__tensor));
+    if (!g->kv || !m->tensors) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    for (i = 0; i < n_kv; i++) {
+        rwkv__gguf_kv *kv = &g->kv[i];
+        uint64_t len;
+        kv->key = rwkv__read_string(&r, &len);
+        kv->key_len = (size_t)len;
+        kv->type = rwkv__read_u32(&r);
+        kv->value_pos = r.pos;
+        rwkv__gguf_skip_value(&r, kv->type);
+        if (r.bad)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "GGUF metadata entry %llu is malformed or truncated",
+                              (unsigned long long)i);
+        g->n_kv++;
+    }
+    if (rwkv__gguf_find(g, "general.alignment") &&
+        (!rwkv__gguf_get_u32(g, "general.alignment", &alignment) || alignment == 0 ||
+         (alignment & (alignment - 1)) || alignment > (1u << 20)))
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF alignment is not a power of 2");
+    for (i = 0; i < n_tensors; i++) {
+        rwkv__tensor *t = &m->tensors[i];
+        uint64_t len, offset;
+        const char *name = rwkv__read_string(&r, &len);
+        uint32_t d, n_dims;
+        rwkv_result res;
+        if (r.bad || len == 0 || len >= RWKV__NAME_MAX)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF tensor %llu: bad name",
+                              (unsigned long long)i);
+        memcpy(t->name, name, (size_t)len);
+        t->name[len] = 0;
+        if (strlen(t->name) != len)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF tensor name contains NUL");
+        n_dims = rwkv__read_u32(&r);
+        if (n_dims < 1 || n_dims > 4)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s: %u dimensions",
+                              t->name, n_dims);
+        t->n_dims = (int)n_dims;
+        for (d = 0; d < n_dims; d++) {
+            uint64_t ne = rwkv__read_u64(&r);
+            t->ne[d] = ne > (uint64_t)INT64_MAX ? -1 : (int64_t)ne;
+        }
+        t->type = (int)rwkv__read_u32(&r);
+        offset = rwkv__read_u64(&r);
+        if (r.bad)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF tensor info truncated");
+        res = rwkv__check_tensor(t, error);
+        if (res) return res;
+        if (offset % alignment)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s: misaligned offset",
+                              t->name);
+        /* the offset is relative to the data section, whose start is known
+           only after the last info: keep it in `data` until then */
+        if (offset > size)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "tensor %s: data offset %llu is past the end of the file", t->name,
+                              (unsigned long long)offset);
+        t->data = (const void *)(uintptr_t)offset;
+        m->n_tensors++;
+    }
+    data_start = r.pos + (alignment - r.pos % alignment) % alignment;
+    if (data_start > size)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF data section missing");
+    for (i = 0; i < n_tensors; i++) {
+        rwkv__tensor *t = &m->tensors[i];
+        size_t offset = (size_t)(uintptr_t)t->data;
+        if (offset > size - data_start || t->n_bytes > size - data_start - offset)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "tensor %s: data (%zu bytes at %zu) runs past the end of the file",
+                              t->name, t->n_bytes, offset);
+        t->data = data + data_start + offset;
+    }
+    return RWKV_OK;
+}
+
+/* ---- File format: rwkv.cpp .bin ------------------------------------------ */
+
+/* rwkv.cpp's names, to GGUF names (block tensors carry a "blocks.N." prefix
+   there and "blk.N." here). */
+static const char *const rwkv__bin_names[][2] = {
+    {"emb.weight", "token_embd.weight"},
+    {"blocks.0.ln0.weight", "token_embd_norm.weight"},
+    {"blocks.0.ln0.bias", "token_embd_norm.bias"},
+    {"ln_out.weight", "output_norm.weight"},
+    {"ln_out.bias", "output_norm.bias"},
+    {"head.weight", "output.weight"},
+};
+static const char *const rwkv__bin_block_names[][2] = {
+    {"ln1.weight", "attn_norm.weight"},
+    {"ln1.bias", "attn_norm.bias"},
+    {"ln2.weight", "attn_norm_2.weight"},
+    {"ln2.bias", "attn_norm_2.bias"},
+    {"att.time_mix_k", "time_mix_lerp_k.weight"},
+    {"att.time_mix_v", "time_mix_lerp_v.weight"},
+    {"att.time_mix_r", "time_mix_lerp_r.weight"},
+    {"att.time_decay", "time_mix_decay.weight"},
+    {"att.time_first", "time_mix_first.weight"},
+    {"att.key.weight", "time_mix_key.weight"},
+    {"att.value.weight", "time_mix_value.weight"},
+    {"att.receptance.weight", "time_mix_receptance.weight"},
+    {"att.output.weight", "time_mix_output.weight"},
+    {"ffn.time_mix_k", "channel_mix_lerp_k.weight"},
+    {"ffn.time_mix_r", "channel_mix_lerp_r.weight"},
+    {"ffn.key.weight", "channel_mix_key.weight"},
+    {"ffn.value.weight", "channel_mix_value.weight"},
+    {"ffn.receptance.weight", "channel_mix_receptance.weight"},
+};
+
+/* Rename an rwkv.cpp tensor; 0 if the name is not one of RWKV-4's. */
+static int rwkv__bin_rename(const char *name, char *out) {
+    size_t i;
+    for (i = 0; i < sizeof(rwkv__bin_names) / sizeof(rwkv__bin_names[0]); i++)
+        if (!strcmp(name, rwkv__bin_names[i][0])) {
+            strcpy(out, rwkv__bin_names[i][1]);
+            return 1;
+        }
+    if (!strncmp(name, "blocks.", 7)) {
+        const char *p = name + 7;
+        long layer = 0;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 5) {
+            layer = layer * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (!digits || *p++ != '.') return 0;
+        for (i = 0; i < sizeof(rwkv__bin_block_names) / sizeof(rwkv__bin_block_names[0]); i++)
+            if (!strcmp(p, rwkv__bin_block_names[i][0])) {
+                char num[8];
+                int n = 0;
+                long v = layer;
+                do {
+                    num[n++] = (char)('0' + v % 10);
+                    v /= 10;
+                } while (v);
+                strcpy(out, "blk.");
+                out += 4;
+                while (n) *out++ = num[--n];
+                *out++ = '.';
+                strcpy(out, rwkv__bin_block_names[i][1]);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* rwkv.cpp's data type ids, to ggml's. */
+static int rwkv__bin_type(uint32_t t) {
+    switch (t) {
+    case 0: return RWKV_TYPE_F32;
+    case 1: return RWKV_TYPE_F16;
+    case 2: return RWKV_TYPE_Q4_0;
+    case 3: return RWKV_TYPE_Q4_1;
+    case 7: return RWKV_TYPE_Q5_0;
+    case 8: return RWKV_TYPE_Q5_1;
+    case 9: return RWKV_TYPE_Q8_0;
+    default: return -1;
+    }
+}
+
+static int rwkv__contains(const char *s, const char *part) { return strstr(s, part) != NULL; }
+
+/* Parse a .bin file: header, then tensors to the end. The tensors are
+   copied to one 32-byte aligned buffer (the file's own offsets are not
+   aligned), renamed to GGUF names, and rwkv.cpp's decay transform is
+   undone so the table holds what a GGUF file holds. */
+static rwkv_result rwkv__bin_parse(rwkv_model *m, const unsigned char *data, size_t size,
+                                   uint32_t header[6], rwkv_error *error) {
+    rwkv__reader r;
+    size_t total = 0, capacity = 0;
+    unsigned char *out;
+    int pass, i;
+    for (i = 0; i < 6; i++) header[i] = rwkv__le32(data + 4 * i);
+    if (header[1] != 100 && header[1] != 101)
+        return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                          "rwkv.cpp file version %u (only 100 and 101 are read)", header[1]);
+    /* pass 0 validates and counts; pass 1 copies */
+    for (pass = 0; pass < 2; pass++) {
+        r.data = data;
+        r.size = size;
+        r.pos = 24;
+        r.bad = 0;
+        out = pass ? (unsigned char *)rwkv__align32(m->owned_data) : NULL;
+        m->n_tensors = 0;
+        while (r.pos < size) {
+            uint32_t n_dims = rwkv__read_u32(&r), key_len = rwkv__read_u32(&r);
+            uint32_t bin_type = rwkv__read_u32(&r), d;
+            int64_t ne[4] = {1, 1, 1, 1};
+            char name[RWKV__NAME_MAX];
+            const unsigned char *key, *bytes;
+            rwkv__tensor t;
+            rwkv_result res;
+            for (d = 0; d < n_dims && d < 4; d++) ne[d] = (int32_t)rwkv__read_u32(&r);
+            if (r.bad || n_dims < 1 || n_dims > 3 || key_len == 0 || key_len >= RWKV__NAME_MAX)
+                return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                                  "rwkv.cpp file: tensor header %d is malformed or truncated",
+                                  m->n_tensors);
+            key = rwkv__take(&r, key_len);
+            if (!key)
+                return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp file: truncated name");
+            memcpy(name, key, key_len);
+            name[key_len] = 0;
+            if (strlen(name) != key_len)
+                return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp file: NUL in a name");
+            if (rwkv__contains(name, ".att.r_k"))
+                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                                  "RWKV-7 model (tensor %s): this build runs RWKV-4 only", name);
+            if (rwkv__contains(name, ".att.time_maa_x"))
+                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                                  "RWKV-6 model (tensor %s): this build runs RWKV-4 only", name);
+            if (rwkv__contains(name, ".att.ln_x"))
+                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                                  "RWKV-5 model (tensor %s): this build runs RWKV-4 only", name);
+            memset(&t, 0, sizeof(t));
+            if (!rwkv__bin_rename(name, t.name))
+                return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                                  "rwkv.cpp file: unexpected tensor %s", name);
+            t.type = rwkv__bin_type(bin_type);
+            if (t.type < 0)
+                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                                  "tensor %s: rwkv.cpp data type %u is not supported", name,
+                                  bin_type);
+            if (header[1] == 100 && t.type != RWKV_TYPE_F32 && t.type != RWKV_TYPE_F16)
+                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                                  "tensor %s: quantized rwkv.cpp files of version 100 use "
+                                  "ggml's old block layout; quantize again with rwkv.cpp",
+                                  name);
+            t.n_dims = (int)n_dims;
+            memcpy(t.ne, ne, sizeof(ne));
+            res = rwkv__check_tensor(&t, error);
+            if (res) return res;
+            bytes = rwkv__take(&r, t.n_bytes);
+            if (!bytes)
+                return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                                  "tensor %s: data truncated (%zu bytes expected)", name,
+                                  t.n_bytes);
+            if (pass == 0) {
+                size_t padded = (t.n_bytes + 31u) & ~(size_t)31u;
+                if (padded < t.n_bytes || total > SIZE_MAX - padded - 64)
+                    return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp file too large");
+                total += padded;
+                if (m->n_tensors >= RWKV__MAX_TENSORS)
+                    return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "too many tensors");
+            } else {
+                memcpy(out, bytes, t.n_bytes);
+                t.data = out;
+                if (strstr(t.name, "time_mix_decay")) {
+                    /* rwkv.cpp stored -exp(time_decay); keep the raw value */
+                    float *v = (float *)out;
+                    int64_t j;
+                    if (t.type != RWKV_TYPE_F32)
+                        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                                          "tensor %s: expected f32", name);
+                    for (j = 0; j < t.ne[0] * t.ne[1]; j++) {
+                        if (!(v[j] < 0.0f))
+                            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                                              "tensor %s: -exp(decay) must be negative", name);
+                        v[j] = logf(-v[j]);
+                    }
+                }
+                out += (t.n_bytes + 31u) & ~(size_t)31u;
+                m->tensors[m->n_tensors] = t;
+            }
+            m->n_tensors++;
+        }
+        if (pass == 0) {
+            capacity = total + 32;
+            m->owned_data = RWKV_MALLOC(capacity);
+            m->tensors = (rwkv__tensor *)rwkv__calloc((size_t)m->n_tensors + 1, sizeof(rwkv__tensor));
+            if (!m->owned_data || !m->tensors)
+                return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+        }
+    }
+    return RWKV_OK;
+}
+
+/* ---- Loading: from tensors to the model ---------------------------------- */
+
+static rwkv_result rwkv__tokenizer_from_gguf(const rwkv__gguf *g, int n_vocab,
+                                             rwkv_tokenizer **out, rwkv_error *error);
+
+static rwkv_result rwkv__missing(const char *name, rwkv_error *error) {
+    return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s is missing", name);
+}
+
+/* A per-channel vector of n floats, copied (and converted) into the
+   model's vector arena at *cursor. */
+static rwkv_result rwkv__load_vector(rwkv_model *m, const char *name, int n, float **cursor,
+                                     const float **out, rwkv_error *error) {
+    const rwkv__tensor *t = rwkv__find_tensor(m, name);
+    const unsigned char *p;
+    float *v = *cursor;
+    int i;
+    if (!t) return rwkv__missing(name, error);
+    if (t->ne[0] != n || t->ne[1] * t->ne[2] * t->ne[3] != 1)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: expected %d, got %lldx%lld", name,
+                          n, (long long)t->ne[0], (long long)t->ne[1]);
+    p = (const unsigned char *)t->data;
+    for (i = 0; i < n; i++) {
+        if (t->type == RWKV_TYPE_F32) memcpy(&v[i], p + 4 * i, 4);
+        else if (t->type == RWKV_TYPE_F16) v[i] = rwkv__f16_to_f32(rwkv__le16(p + 2 * i));
+        else if (t->type == RWKV_TYPE_BF16) v[i] = rwkv__bf16_to_f32(rwkv__le16(p + 2 * i));
+        else
+            return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                              "tensor %s: vectors must be f32, f16 or bf16, not %s", name,
+                              rwkv_type_name(t->type));
+    }
+    *out = v;
+    *cursor += n;
+    return RWKV_OK;
+}
+
+static rwkv_result rwkv__load_matrix(rwkv_model *m, const char *name, int n_in, int n_out,
+                                     rwkv__matrix *out, rwkv_error *error) {
+    const rwkv__tensor *t = rwkv__find_tensor(m, name);
+    if (!t) return rwkv__missing(name, error);
+    if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] * t->ne[3] != 1)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: expected %dx%d, got %lldx%lld",
+                          name, n_in, n_out, (long long)t->ne[0], (long long)t->ne[1]);
+    out->data = (const unsigned char *)t->data;
+    out->type = t->type;
+    out->n_in = n_in;
+    out->n_out = n_out;
+    out->row_bytes = rwkv_type_size(t->type, (uint64_t)n_in);
+    return RWKV_OK;
+}
+
+/* FNV-1a over the tensors' names, shapes and some of their bytes: enough
+   to tell two models apart when a saved state is imported. */
+static uint64_t rwkv__fingerprint(const rwkv_model *m) {
+    uint64_t h = 1469598103934665603ull;
+    int i;
+    size_t j;
+    for (i = 0; i < m->n_tensors; i++) {
+        const rwkv__tensor *t = &m->tensors[i];
+        const unsigned char *p = (const unsigned char *)t->data;
+        size_t n = t->n_bytes < 64 ? t->n_bytes : 64;
+        for (j = 0; t->name[j]; j++) h = (h ^ (unsigned char)t->name[j]) * 1099511628211ull;
+        for (j = 0; j < 4; j++) h = (h ^ (uint64_t)t->ne[j]) * 1099511628211ull;
+        h = (h ^ (uint64_t)t->type) * 1099511628211ull;
+        for (j = 0; j < n; j++) h = (h ^ p[j]) * 1099511628211ull;
+        for (j = 0; j < n; j++) h = (h ^ p[t->n_bytes - 1 - j]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void rwkv__layer_name(char *out, int layer, const char *suffix) {
+    char num[8];
+    int n = 0;
+    do {
+        num[n++] = (char)('0' + layer % 10);
+        layer /= 10;
+    } while (layer);
+    strcpy(out, "blk.");
+    out += 4;
+    while (n) *out++ = num[--n];
+    *out++ = '.';
+    strcpy(out, suffix);
+}
+
+/* Find every tensor of an RWKV-4 model, check its shape, and fill in the
+   model's layer table. */
+static rwkv_result rwkv__build_v4(rwkv_model *m, rwkv_error *error) {
+    const rwkv__tensor *emb = rwkv__find_tensor(m, "token_embd.weight"), *ffn_key;
+    int C, F, L = m->n_layer, i;
+    float *cursor;
+    rwkv_result res = RWKV_OK;
+    char name[RWKV__NAME_MAX];
+    if (!emb) return rwkv__missing("token_embd.weight", error);
+    if (emb->n_dims != 2 || emb->ne[0] > RWKV_MAX_EMBD || emb->ne[1] > RWKV_MAX_VOCAB)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE,
+                          "tensor token_embd.weight: %lldx%lld is not a supported size",
+                          (long long)emb->ne[0], (long long)emb->ne[1]);
+    C = (int)emb->ne[0];
+    m->n_embd = C;
+    m->n_vocab = (int)emb->ne[1];
+    if (L < 1 || L > RWKV_MAX_LAYERS)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "%d layers is not a supported count", L);
+    ffn_key = rwkv__find_tensor(m, "blk.0.channel_mix_key.weight");
+    if (!ffn_key) return rwkv__missing("blk.0.channel_mix_key.weight", error);
+    if (ffn_key->ne[1] < 1 || ffn_key->ne[1] > 16 * (int64_t)RWKV_MAX_EMBD)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor blk.0.channel_mix_key.weight: bad size");
+    F = m->n_ffn = (int)ffn_key->ne[1];
+
+    m->layers = (rwkv__layer *)rwkv__calloc((size_t)L, sizeof(rwkv__layer));
+    m->vectors = (float *)rwkv__calloc((size_t)(4 + 11 * L), (size_t)C * sizeof(float));
+    if (!m->layers || !m->vectors) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    cursor = m->vectors;
+#define RWKV__TRY(call)      \
+    do {                     \
+        res = (call);        \
+        if (res) return res; \
+    } while (0)
+    RWKV__TRY(rwkv__load_matrix(m, "token_embd.weight", C, m->n_vocab, &m->embedding, error));
+    RWKV__TRY(rwkv__load_vector(m, "token_embd_norm.weight", C, &cursor, &m->ln0_weight, error));
+    RWKV__TRY(rwkv__load_vector(m, "token_embd_norm.bias", C, &cursor, &m->ln0_bias, error));
+    RWKV__TRY(rwkv__load_vector(m, "output_norm.weight", C, &cursor, &m->ln_out_weight, error));
+    RWKV__TRY(rwkv__load_vector(m, "output_norm.bias", C, &cursor, &m->ln_out_bias, error));
+    RWKV__TRY(rwkv__load_matrix(m, "output.weight", C, m->n_vocab, &m->head, error));
+    for (i = 0; i < L; i++) {
+        rwkv__layer *l = &m->layers[i];
+        float *decay;
+        int c;
+#define RWKV__VECTOR(suffix, field) \
+    (rwkv__layer_name(name, i, suffix), rwkv__load_vector(m, name, C, &cursor, &l->field, error))
+#define RWKV__MATRIX(suffix, n_in, n_out, field) \
+    (rwkv__layer_name(name, i, suffix), rwkv__load_matrix(m, name, n_in, n_out, &l->field, error))
+        RWKV__TRY(RWKV__VECTOR("attn_norm.weight", ln1_weight));
+        RWKV__TRY(RWKV__VECTOR("attn_norm.bias", ln1_bias));
+        RWKV__TRY(RWKV__VECTOR("attn_norm_2.weight", ln2_weight));
+        RWKV__TRY(RWKV__VECTOR("attn_norm_2.bias", ln2_bias));
+        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_k.weight", att_mix_k));
+        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_v.weight", att_mix_v));
+        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_r.weight", att_mix_r));
+        decay = cursor;
+        RWKV__TRY(RWKV__VECTOR("time_mix_decay.weight", att_decay));
+        for (c = 0; c < C; c++) decay[c] = -expf(decay[c]);
+        RWKV__TRY(RWKV__VECTOR("time_mix_first.weight", att_first));
+        RWKV__TRY(RWKV__MATRIX("time_mix_key.weight", C, C, att_key));
+        RWKV__TRY(RWKV__MATRIX("time_mix_value.weight", C, C, att_value));
+        RWKV__TRY(RWKV__MATRIX("time_mix_receptance.weight", C, C, att_receptance));
+        RWKV__TRY(RWKV__MATRIX("time_mix_output.weight", C, C, att_output));
+        RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_k.weight", ffn_mix_k));
+        RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_r.weight", ffn_mix_r));
+        RWKV__TRY(RWKV__MATRIX("channel_mix_key.weight", C, F, ffn_key));
+        RWKV__TRY(RWKV__MATRIX("channel_mix_value.weight", F, C, ffn_value));
+        RWKV__TRY(RWKV__MATRIX("channel_mix_receptance.weight", C, C, ffn_receptance));
+#undef RWKV__VECTOR
+#undef RWKV__MATRIX
+    }
+    return RWKV_OK;
+}
+
+/* Parse a buffer (GGUF or .bin) into m and build the model. */
+static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, size_t size,
+                                     rwkv_error *error) {
+    rwkv__gguf g;
+    rwkv_result res;
+    int i;
+    memset(&g, 0, sizeof(g));
+    m->file_bytes = size;
+    if (size >= 4 && rwkv__le32(data) == 0x46554747u) {
+        size_t len;
+        const char *arch;
+        uint32_t n_layer = 0;
+        m->format = "gguf";
+        res = rwkv__gguf_parse(m, &g, data, size, error);
+        if (res) goto done;
+        arch = rwkv__gguf_get_string(&g, "general.architecture", &len);
+        if (!arch) {
+            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF has no general.architecture");
+            goto done;
+        }
+        if (!rwkv__gguf_string_is(&g, "general.architecture", "rwkv4")) {
+            char name[32];
+            size_t n = len < sizeof(name) - 1 ? len : sizeof(name) - 1;
+            memcpy(name, arch, n);
+            name[n] = 0;
+            res = rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                             "GGUF architecture \"%s\" is not supported (this build runs rwkv4)",
+                             name);
+            goto done;
+        }
+        if (!rwkv__gguf_get_u32(&g, "rwkv4.block_count", &n_layer) || n_layer > RWKV_MAX_LAYERS) {
+            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF rwkv4.block_count missing or bad");
+            goto done;
+        }
+        m->version = 4;
+        m->n_layer = (int)n_layer;
+    } else if (size >= 24 && rwkv__le32(data) == 0x67676d66u) {
+        uint32_t header[6];
+        m->format = "rwkv.cpp";
+        res = rwkv__bin_parse(m, data, size, header, error);
+        if (res) goto done;
+        m->version = 4;
+        m->n_layer = header[4] > RWKV_MAX_LAYERS ? -1 : (int)header[4];
+        if (header[2] > RWKV_MAX_VOCAB || header[3] > RWKV_MAX_EMBD) {
+            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp header: absurd sizes");
+            goto done;
+        }
+    } else {
+        res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                         "not a GGUF or rwkv.cpp model (unknown magic)");
+        goto done;
+    }
+    qsort(m->tensors, (size_t)m->n_tensors, sizeof(rwkv__tensor), rwkv__tensor_compare);
+    for (i = 1; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i - 1].name, m->tensors[i].name)) {
+            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tensor %s appears twice",
+                             m->tensors[i].name);
+            goto done;
+        }
+    res = rwkv__build_v4(m, error);
+    if (res) goto done;
+    if (!strcmp(m->format, "gguf")) {
+        uint32_t value;
+        if ((rwkv__gguf_get_u32(&g, "rwkv4.embedding_length", &value) && value != (uint32_t)m->n_embd) ||
+            (rwkv__gguf_get_u32(&g, "rwkv4.feed_forward_length", &value) && value != (uint32_t)m->n_ffn)) {
+            res = rwkv__fail(error, RWKV_ERROR_SHAPE, "GGUF metadata disagrees with tensor shapes");
+            goto done;
+        }
+        res = rwkv__tokenizer_from_gguf(&g, m->n_vocab, &m->tokenizer, error);
+    } else {
+        const unsigned char *h = data;
+        if (rwkv__le32(h + 8) != (uint32_t)m->n_vocab || rwkv__le32(h + 12) != (uint32_t)m->n_embd) {
+            res = rwkv__fail(error, RWKV_ERROR_SHAPE,
+                             "rwkv.cpp header (n_vocab %u, n_embd %u) disagrees with tensors",
+                             rwkv__le32(h + 8), rwkv__le32(h + 12));
+            goto done;
+        }
+        if (m->n_vocab == 256) res = rwkv_tokenizer_create_bytes(&m->tokenizer, error);
+    }
+    if (res) goto done;
+    m->fingerprint = rwkv__fingerprint(m);
+done:
+    RWKV_FREE(g.kv);
+    return res;
+}
+
+RWKVDEF void rwkv_model_free(rwkv_model *model) {
+    if (!model) return;
+#ifdef RWKV__HAVE_MMAP
+    if (model->mapped) munmap(model->mapped, model->mapped_size);
+#endif
+    rwkv_tokenizer_free(model->tokenizer);
+    RWKV_FREE(model->read_buffer);
+    RWKV_FREE(model->owned_data);
+    RWKV_FREE(model->vectors);
+    RWKV_FREE(model->layers);
+    RWKV_FREE(model->tensors);
+    RWKV_FREE(model);
+}
+
+static rwkv_result rwkv__model_finish(rwkv_model *m, const unsigned char *data, size_t size,
+                                      rwkv_model **out, rwkv_error *error) {
+    rwkv_result res = rwkv__model_parse(m, data, size, error);
+    if (res) {
+        rwkv_model_free(m);
+        return res;
+    }
+    *out = m;
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF rwkv_result rwkv_model_load_memory(rwkv_model **model, const void *data, size_t size,
+                                           rwkv_error *error) {
+    rwkv_model *m;
+    const unsigned char *bytes = (const unsigned char *)data;
+    if (!model || (!data && size)) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    *model = NULL;
+    m = (rwkv_model *)rwkv__calloc(1, sizeof(rwkv_model));
+    if (!m) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    if ((uintptr_t)data % 32 && size >= 4 && rwkv__le32(bytes) == 0x46554747u) {
+        /* weights must be aligned for the kernels: work on an aligned copy */
+        m->read_buffer = RWKV_MALLOC(size + 32);
+        if (!m->read_buffer) {
+            rwkv_model_free(m);
+            return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+        }
+        bytes = (const unsigned char *)memcpy(rwkv__align32(m->read_buffer), data, size);
+    }
+    return rwkv__model_finish(m, bytes, size, model, error);
+}
+
+#ifndef RWKV_NO_STDIO
+RWKVDEF rwkv_result rwkv_model_load_file(rwkv_model **model, const char *path,
+                                         rwkv_error *error) {
+    rwkv_model *m;
+    unsigned char *data = NULL;
+    size_t size = 0;
+    if (!model || !path) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    *model = NULL;
+    m = (rwkv_model *)rwkv__calloc(1, sizeof(rwkv_model));
+    if (!m) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+#ifdef RWKV__HAVE_MMAP
+    {
+        int fd = open(path, O_RDONLY);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
+            (uint64_t)st.st_size <= (uint64_t)SIZE_MAX) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) {
+                m->mapped = p;
+                m->mapped_size = size = (size_t)st.st_size;
+                data = (unsigned char *)p;
+            }
+        }
+        if (fd >= 0) close(fd);
+    }
+#endif
+    if (!data) {
+        FILE *f = fopen(path, "rb");
+        long len;
+        if (!f) {
+            rwkv_model_free(m);
+            return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot open", path);
+        }
+        if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+            !(m->read_buffer = RWKV_MALLOC((size_t)len + 32))) {
+            fclose(f);
+            rwkv_model_free(m);
+            return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot read", path);
+        }
+        size = (size_t)len;
+        data = (unsigned char *)rwkv__align32(m->read_buffer);
+        if (fread(data, 1, size, f) != size) {
+            fclose(f);
+            rwkv_model_free(m);
+            return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot read", path);
+        }
+        fclose(f);
+    }
+    {
+        rwkv_result res = rwkv__model_finish(m, data, size, model, error);
+        if (res) {
+            if (error) { /* prefix the file name to the reason */
+                char reason[sizeof(error->message)];
+                memcpy(reason, error->message, sizeof(reason));
+                rwkv__fail(error, res, "%s: %s", path, reason);
+            }
+            return res;
+        }
+    }
+    if (strcmp((*model)->format, "gguf") && (*model)->mapped) {
+        /* .bin tensors were copied: the mapping is no longer needed */
+#ifdef RWKV__HAVE_MMAP
+        munmap((*model)->mapped, (*model)->mapped_size);
+#endif
+        (*model)->mapped = NULL;
+    }
+    return RWKV_OK;
+}
+#endif
+
+RWKVDEF void rwkv_model_get_info(const rwkv_model *m, rwkv_model_info *info) {
+    int i, t;
+    size_t n = 0;
+    memset(info, 0, sizeof(*info));
+    if (!m) return;
+    info->version = m->version;
+    info->version_minor = m->version_minor;
+    info->n_layer = m->n_layer;
+    info->n_embd = m->n_embd;
+    info->n_vocab = m->n_vocab;
+    info->n_ffn = m->n_ffn;
+    info->state_floats = (size_t)5 * (size_t)m->n_layer * (size_t)m->n_embd;
+    info->state_blob_size = 48 + 4 * info->state_floats;
+    info->file_bytes = m->file_bytes;
+    info->format = m->format;
+    for (i = 0; i < m->n_tensors; i++) info->weight_bytes += m->tensors[i].n_bytes;
+    /* the types present, in id order */
+    for (t = 0; t < 64; t++) {
+        const char *name = rwkv_type_name(t);
+        int present = 0;
+        for (i = 0; i < m->n_tensors && !present; i++) present = m->tensors[i].type == t;
+        if (name && present) {
+            size_t len = strlen(name);
+            if (n + len + 2 > sizeof(info->tensor_types)) break;
+            if (n) info->tensor_types[n++] = ',';
+            memcpy(info->tensor_types + n, name, len + 1);
+            n += len;
+        }
+    }
+}
+
+RWKVDEF int rwkv_model_n_vocab(const rwkv_model *model) { return model ? model->n_vocab : 0; }
+
+RWKVDEF const rwkv_tokenizer *rwkv_model_tokenizer(const rwkv_model *model) {
+    return model ? model->tokenizer : NULL;
+}
+
+RWKVDEF int rwkv_model_tensor_count(const rwkv_model *model) { return model ? model->n_tensors : 0; }
+
+RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i, rwkv_tensor_info *info) {
+    const rwkv__tensor *t;
+    if (!model || !info || i < 0 || i >= model->n_tensors) return RWKV_ERROR_INVALID_ARGUMENT;
+    t = &model->tensors[i];
+    info->name = t->name;
+    info->type = t->type;
+    info->n_dims = t->n_dims;
+    memcpy(info->ne, t->ne, sizeof(info->ne));
+    info->data = t->data;
+    info->n_bytes = t->n_bytes;
+    return RWKV_OK;
+}
+
+/* ---- Kernels: matrix times vector, one per weight type ------------------- */
+
+/* Each dot product below multiplies one row of a matrix, stored in its
+   file type, with a float vector. Quantized rows are sequences of 32-weight
+   blocks in ggml's layout: a scale d (and for *_1 types a minimum m), then
+   the packed integers; low nibbles are elements 0-15, high nibbles 16-31. */
+
+static float rwkv__dot_f32(const unsigned char *row, const float *x, int n) {
+    const float *w = (const float *)(const void *)row;
+    float sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+static float rwkv__dot_f16(const unsigned char *row, const float *x, int n) {
+    const uint16_t *w = (const uint16_t *)(const void *)row;
+    float sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) sum += rwkv__f16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float rwkv__dot_bf16(const unsigned char *row, const float *x, int n) {
+    const uint16_t *w = (const uint16_t *)(const void *)row;
+    float sum = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) sum += rwkv__bf16_to_f32(w[i]) * x[i];
+    return sum;
+}
+
+static float rwkv__dot_q8_0(const unsigned char *row, const float *x, int n) {
+    float sum = 0.0f;
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += 34, x += 32) {
+        const signed char *q = (const signed char *)(row + 2);
+        float block = 0.0f;
+        for (j = 0; j < 32; j++) block += (float)q[j] * x[j];
+        sum += rwkv__f16_to_f32(rwkv__le16(row)) * block;
+    }
+    return sum;
+}
+
+/* Q4_0: (q - 8) * d.  Q4_1: q * d + m. */
+static float rwkv__dot_q4(const unsigned char *row, const float *x, int n, int has_min) {
+    const int block_bytes = has_min ? 20 : 18;
+    float sum = 0.0f;
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        const unsigned char *qs = row + (has_min ? 4 : 2);
+        float d = rwkv__f16_to_f32(rwkv__le16(row));
+        float qx = 0.0f, xsum = 0.0f;
+        for (j = 0; j < 16; j++) {
+            qx += (float)(qs[j] & 15) * x[j] + (float)(qs[j] >> 4) * x[j + 16];
+            xsum += x[j] + x[j + 16];
+        }
+        sum += d * qx + (has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : -8.0f * d) * xsum;
+    }
+    return sum;
+}
+
+/* Q5_0: (q - 16) * d.  Q5_1: q * d + m. The fifth bits of the 32 weights
+   are the 32 bits of qh. */
+static float rwkv__dot_q5(const unsigned char *row, const float *x, int n, int has_min) {
+    const int block_bytes = has_min ? 24 : 22;
+    float sum = 0.0f;
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        const unsigned char *qh_bytes = row + (has_min ? 4 : 2);
+        const unsigned char *qs = qh_bytes + 4;
+        uint32_t qh = rwkv__le32(qh_bytes);
+        float d = rwkv__f16_to_f32(rwkv__le16(row));
+        float qx = 0.0f, xsum = 0.0f;
+        for (j = 0; j < 16; j++) {
+            int lo = (qs[j] & 15) | (int)(((qh >> j) & 1u) << 4);
+            int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+            qx += (float)lo * x[j] + (float)hi * x[j + 16];
+            xsum += x[j] + x[j + 16];
+        }
+        sum += d * qx + (has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : -16.0f * d) * xsum;
+    }
+    return sum;
+}
+
+static float rwkv__dot(const rwkv__matrix *w, int row, const float *x) {
+    const unsigned char *r = w->data + (size_t)row * w->row_bytes;
+    switch (w->type) {
+    case RWKV_TYPE_F32: return rwkv__dot_f32(r, x, w->n_in);
+    case RWKV_TYPE_F16: return rwkv__dot_f16(r, x, w->n_in);
+    case RWKV_TYPE_BF16: return rwkv__dot_bf16(r, x, w->n_in);
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0(r, x, w->n_in);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q4(r, x, w->n_in, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q4(r, x, w->n_in, 1);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q5(r, x, w->n_in, 0);
+    case RWKV_TYPE_Q5_1: return rwkv__dot_q5(r, x, w->n_in, 1);
+    }
+    RWKV_ASSERT(0 && "type checked at load");
+    return 0.0f;
+}
+
+/* y = W x */
+static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y) {
+    int i;
+    for (i = 0; i < w->n_out; i++) y[i] = rwkv__dot(w, i, x);
+}
+
+/* One row of a matrix as floats: the embedding lookup. */
+static void rwkv__matrix_row(const rwkv__matrix *w, int row, float *out) {
+    const unsigned char *r = w->data + (size_t)row * w->row_bytes;
+    int n = w->n_in, i, j;
+    if (w->type == RWKV_TYPE_F32) {
+        memcpy(out, r, sizeof(float) * (size_t)n);
+    } else if (w->type == RWKV_TYPE_F16 || w->type == RWKV_TYPE_BF16) {
+        for (i = 0; i < n; i++)
+            out[i] = w->type == RWKV_TYPE_F16 ? rwkv__f16_to_f32(rwkv__le16(r + 2 * i))
+                                              : rwkv__bf16_to_f32(rwkv__le16(r + 2 * i));
+    } else {
+        const int block_bytes = (int)rwkv_type_size(w->type, 32);
+        for (i = 0; i < n / 32; i++, r += block_bytes, out += 32) {
+            float d = rwkv__f16_to_f32(rwkv__le16(r));
+            if (w->type == RWKV_TYPE_Q8_0) {
+                for (j = 0; j < 32; j++) out[j] = d * (float)(signed char)r[2 + j];
+            } else {
+                int has_min = w->type == RWKV_TYPE_Q4_1 || w->type == RWKV_TYPE_Q5_1;
+                int five_bits = w->type == RWKV_TYPE_Q5_0 || w->type == RWKV_TYPE_Q5_1;
+                const unsigned char *qs = r + (has_min ? 4 : 2) + (five_bits ? 4 : 0);
+                uint32_t qh = five_bits ? rwkv__le32(r + (has_min ? 4 : 2)) : 0;
+                float m = has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2))
+                                  : (five_bits ? -16.0f : -8.0f) * d;
+                for (j = 0; j < 16; j++) {
+                    int lo = (qs[j] & 15) | (int)(((qh >> j) & 1u) << 4);
+                    int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+                    out[j] = d * (float)lo + m;
+                    out[j + 16] = d * (float)hi + m;
+                }
+            }
+        }
+    }
+}
+
+static void rwkv__layer_norm(float *out, const float *x, const float *weight, const float *bias,
+                             int n) {
+    float mean = 0.0f, var = 0.0f, inv;
+    int i;
+    for (i = 0; i < n; i++) mean += x[i];
+    mean /= (float)n;
+    for (i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    inv = 1.0f / sqrtf(var / (float)n + 1e-5f);
+    for (i = 0; i < n; i++) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
+}
+
+static float rwkv__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* ---- State --------------------------------------------------------------- */
+
+struct rwkv_state {
+    const rwkv_model *model;
+    float *data;        /* the recurrent state: 5 vectors of n_embd per layer */
+    size_t n_floats;
+    /* scratch for one token, n_embd floats each (hidden: n_ffn) */
+    float *x, *xx, *kx, *vx, *rx, *r, *k, *v, *out, *hidden;
+};
+
+enum { RWKV__ATT_X, RWKV__ATT_AA, RWKV__ATT_BB, RWKV__ATT_PP, RWKV__FFN_X, RWKV__V4_VECTORS };
+
+RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **state,
+                                      rwkv_error *error) {
+    rwkv_state *s;
+    size_t C, n_floats, total;
+    float *p;
+    if (!model || !state) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    C = (size_t)model->n_embd;
+    n_floats = RWKV__V4_VECTORS * (size_t)model->n_layer * C;
+    total = n_floats + 9 * C + (size_t)model->n_ffn;
+    s = (rwkv_state *)rwkv__calloc(1, sizeof(rwkv_state) + total * sizeof(float));
+    if (!s) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    p = (float *)(void *)(s + 1);
+    s->model = model;
+    s->data = p;
+    s->n_floats = n_floats;
+    p += n_floats;
+    s->x = p, p += C;
+    s->xx = p, p += C;
+    s->kx = p, p += C;
+    s->vx = p, p += C;
+    s->rx = p, p += C;
+    s->r = p, p += C;
+    s->k = p, p += C;
+    s->v = p, p += C;
+    s->out = p, p += C;
+    s->hidden = p;
+    rwkv_state_reset(s);
+    *state = s;
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF void rwkv_state_free(rwkv_state *state) { RWKV_FREE(state); }
+
+RWKVDEF void rwkv_state_reset(rwkv_state *state) {
+    size_t C, i;
+    int l;
+    if (!state) return;
+    C = (size_t)state->model->n_embd;
+    memset(state->data, 0, state->n_floats * sizeof(float));
+    /* pp, the running maximum exponent, starts at "minus infinity" */
+    for (l = 0; l < state->model->n_layer; l++) {
+        float *pp = state->data + ((size_t)l * RWKV__V4_VECTORS + RWKV__ATT_PP) * C;
+        for (i = 0; i < C; i++) pp[i] = -1e30f;
+    }
+}
+
+RWKVDEF float *rwkv_state_data(rwkv_state *state) { return state ? state->data : NULL; }
+
+RWKVDEF rwkv_result rwkv_state_copy(rwkv_state *dst, const rwkv_state *src, rwkv_error *error) {
+    if (!dst || !src) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    if (dst->model != src->model && (dst->n_floats != src->n_floats ||
+                                     dst->model->fingerprint != src->model->fingerprint))
+        return rwkv__fail(error, RWKV_ERROR_STATE_MISMATCH, "states of different models");
+    memcpy(dst->data, src->data, src->n_floats * sizeof(float));
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+/* The blob header: "RWKVSTAT", then u32 format version, RWKV version,
+   n_layer, n_embd, head size, reserved; u64 float count, u64 fingerprint. */
+#define RWKV__STATE_HEADER 48
+
+static void rwkv__put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+static void rwkv__state_header(const rwkv_state *s, unsigned char *h) {
+    const rwkv_model *m = s->model;
+    memcpy(h, "RWKVSTAT", 8);
+    rwkv__put32(h + 8, 1);
+    rwkv__put32(h + 12, (uint32_t)m->version);
+    rwkv__put32(h + 16, (uint32_t)m->n_layer);
+    rwkv__put32(h + 20, (uint32_t)m->n_embd);
+    rwkv__put32(h + 24, 0);
+    rwkv__put32(h + 28, 0);
+    rwkv__put32(h + 32, (uint32_t)s->n_floats);
+    rwkv__put32(h + 36, (uint32_t)((uint64_t)s->n_floats >> 32));
+    rwkv__put32(h + 40, (uint32_t)m->fingerprint);
+    rwkv__put32(h + 44, (uint32_t)(m->fingerprint >> 32));
+}
+
+RWKVDEF rwkv_result rwkv_state_export(const rwkv_state *state, void *blob, size_t size,
+                                      rwkv_error *error) {
+    unsigned char *out = (unsigned char *)blob;
+    size_t i;
+    if (!state || !blob) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    if (size < RWKV__STATE_HEADER + 4 * state->n_floats)
+        return rwkv__fail(error, RWKV_ERROR_BUFFER_TOO_SMALL, "state blob needs %zu bytes",
+                          RWKV__STATE_HEADER + 4 * state->n_floats);
+    rwkv__state_header(state, out);
+    for (i = 0; i < state->n_floats; i++) {
+        uint32_t bits;
+        memcpy(&bits, &state->data[i], 4);
+        rwkv__put32(out + RWKV__STATE_HEADER + 4 * i, bits);
+    }
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF rwkv_result rwkv_state_import(rwkv_state *state, const void *blob, size_t size,
+                                      rwkv_error *error) {
+    const unsigned char *in = (const unsigned char *)blob;
+    unsigned char expected[RWKV__STATE_HEADER];
+    size_t i;
+    if (!state || !blob) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    if (size < RWKV__STATE_HEADER || memcmp(in, "RWKVSTAT", 8) || rwkv__le32(in + 8) != 1)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "not an rwkv.h state blob");
+    rwkv__state_header(state, expected);
+    if (memcmp(in + 12, expected + 12, 28))
+        return rwkv__fail(error, RWKV_ERROR_STATE_MISMATCH,
+                          "state of another model shape (RWKV-%u, %u layers, %u wide)",
+                          rwkv__le32(in + 12), rwkv__le32(in + 16), rwkv__le32(in + 20));
+    if (memcmp(in + 40, expected + 40, 8))
+        return rwkv__fail(error, RWKV_ERROR_STATE_MISMATCH, "state of a model with other weights");
+    if (size != RWKV__STATE_HEADER + 4 * state->n_floats)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "state blob is %zu bytes, expected %zu",
+                          size, RWKV__STATE_HEADER + 4 * state->n_floats);
+    for (i = 0; i < state->n_floats; i++) {
+        uint32_t bits = rwkv__le32(in + RWKV__STATE_HEADER + 4 * i);
+        memcpy(&state->data[i], &bits, 4);
+    }
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+/* ---- The RWKV-4 forward pass (RNN mode) ----------------------------------- */
+
+/* Time mix: token shift, then the WKV recurrence, a weighted average of past
+   values whose weights decay by e^w per step (w < 0), with a bonus u for the
+   current token:
+       wkv_t = (sum_{i<t} e^{(t-1-i)w + k_i} v_i + e^{u+k_t} v_t)
+             / (sum_{i<t} e^{(t-1-i)w + k_i}     + e^{u+k_t})
+   kept as a numerator aa, denominator bb and their common exponent pp, so
+   nothing overflows. out = W_o (sigmoid(r) * wkv). */
+static void rwkv__time_mix_v4(const rwkv__layer *l, float *layer_state, rwkv_state *s, int C) {
+    float *last_x = layer_state + RWKV__ATT_X * C;
+    float *aa = layer_state + RWKV__ATT_AA * C;
+    float *bb = layer_state + RWKV__ATT_BB * C;
+    float *pp = layer_state + RWKV__ATT_PP * C;
+    int i;
+    for (i = 0; i < C; i++) {
+        float x = s->xx[i], prev = last_x[i];
+        s->kx[i] = x * l->att_mix_k[i] + prev * (1.0f - l->att_mix_k[i]);
+        s->vx[i] = x * l->att_mix_v[i] + prev * (1.0f - l->att_mix_v[i]);
+        s->rx[i] = x * l->att_mix_r[i] + prev * (1.0f - l->att_mix_r[i]);
+        last_x[i] = x;
+    }
+    rwkv__matvec(&l->att_receptance, s->rx, s->r);
+    rwkv__matvec(&l->att_key, s->kx, s->k);
+    rwkv__matvec(&l->att_value, s->vx, s->v);
+    for (i = 0; i < C; i++) {
+        float k = s->k[i], v = s->v[i];
+        /* output for this token, with the bonus u */
+        float ww = l->att_first[i] + k;
+        float p = pp[i] > ww ? pp[i] : ww;
+        float e1 = expf(pp[i] - p), e2 = expf(ww - p);
+        float wkv = (e1 * aa[i] + e2 * v) / (e1 * bb[i] + e2);
+        /* state for the next token: decay the past by e^w, add this token */
+        ww = l->att_decay[i] + pp[i];
+        p = ww > k ? ww : k;
+        e1 = expf(ww - p);
+        e2 = expf(k - p);
+        aa[i] = e1 * aa[i] + e2 * v;
+        bb[i] = e1 * bb[i] + e2;
+        pp[i] = p;
+        s->rx[i] = rwkv__sigmoid(s->r[i]) * wkv;
+    }
+    rwkv__matvec(&l->att_output, s->rx, s->out);
+}
+
+/* Channel mix: token shift, then sigmoid(W_r rx) * W_v (relu(W_k kx))^2. */
+static void rwkv__channel_mix_v4(const rwkv__layer *l, float *layer_state, rwkv_state *s, int C) {
+    float *last_x = layer_state + RWKV__FFN_X * C;
+    int i;
+    for (i = 0; i < C; i++) {
+        float x = s->xx[i], prev = last_x[i];
+        s->kx[i] = x * l->ffn_mix_k[i] + prev * (1.0f - l->ffn_mix_k[i]);
+        s->rx[i] = x * l->ffn_mix_r[i] + prev * (1.0f - l->ffn_mix_r[i]);
+        last_x[i] = x;
+    }
+    rwkv__matvec(&l->ffn_key, s->kx, s->hidden);
+    for (i = 0; i < l->ffn_key.n_out; i++) {
+        float h = s->hidden[i] > 0.0f ? s->hidden[i] : 0.0f;
+        s->hidden[i] = h * h;
+    }
+    rwkv__matvec(&l->ffn_value, s->hidden, s->out);
+    rwkv__matvec(&l->ffn_receptance, s->rx, s->r);
+    for (i = 0; i < C; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
+}
+
+/* x = LN0(emb[token]); per layer x += TimeMix(LN1(x)), x += ChannelMix(LN2(x));
+   logits = head LN_out(x). */
+static void rwkv__forward_v4(rwkv_state *s, int32_t token, float *logits) {
+    const rwkv_model *m = s->model;
+    int C = m->n_embd, l, i;
+    rwkv__matrix_row(&m->embedding, token, s->out);
+    rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C);
+    for (l = 0; l < m->n_layer; l++) {
+        const rwkv__layer *layer = &m->layers[l];
+        float *layer_state = s->data + (size_t)l * RWKV__V4_VECTORS * (size_t)C;
+        rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C);
+        rwkv__time_mix_v4(layer, layer_state, s, C);
+        for (i = 0; i < C; i++) s->x[i] += s->out[i];
+        rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C);
+        rwkv__channel_mix_v4(layer, layer_state, s, C);
+        for (i = 0; i < C; i++) s->x[i] += s->out[i];
+    }
+    if (logits) {
+        rwkv__layer_norm(s->xx, s->x, m->ln_out_weight, m->ln_out_bias, C);
+        rwkv__matvec(&m->head, s->xx, logits);
+    }
+}
+
+RWKVDEF rwkv_result rwkv_eval(rwkv_state *state, int32_t token, float *logits,
+                              rwkv_error *error) {
+    if (!state) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL state");
+    if (token < 0 || token >= state->model->n_vocab)
+        return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE, "token %d is outside the vocabulary (0..%d)",
+                          (int)token, state->model->n_vocab - 1);
+    rwkv__forward_v4(state, token, logits);
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens, size_t n,
+                                       float *logits, rwkv_error *error) {
+    size_t i;
+    if (!state || (!tokens && n)) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= state->model->n_vocab)
+            return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE,
+                              "token %d at position %zu is outside the vocabulary (0..%d)",
+                              (int)tokens[i], i, state->model->n_vocab - 1);
+    for (i = 0; i < n; i++) rwkv__forward_v4(state, tokens[i], i + 1 == n ? logits : NULL);
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+/* ---- Tokenizers ---------------------------------------------------------- */
+
+/* Token id -> bytes, and a byte trie for encoding by greedy longest match:
+   from each position, follow the text down the trie as far as it goes and
+   take the longest token seen on the way. Every single byte is a token, so
+   any input can be encoded. */
+struct rwkv_tokenizer {
+    int n_tokens;
+    uint32_t *offsets;          /* token i is bytes[offsets[i] .. offsets[i+1]) */
+    unsigned char *bytes;
+    int32_t root[256];          /* the trie node of each first byte            */
+    int32_t *node_token;        /* token ending at the node, or -1              */
+    int32_t *node_child;        /* first child, or -1                           */
+    int32_t *node_sibling;      /* next child of the same parent, or -1         */
+    unsigned char *node_byte;
+    int32_t n_nodes;
+};
+
+RWKVDEF void rwkv_tokenizer_free(rwkv_tokenizer *t) {
+    if (!t) return;
+    RWKV_FREE(t->offsets);
+    RWKV_FREE(t->bytes);
+    RWKV_FREE(t->node_token);
+    RWKV_FREE(t->node_child);
+    RWKV_FREE(t->node_sibling);
+    RWKV_FREE(t->node_byte);
+    RWKV_FREE(t);
+}
+
+static int32_t rwkv__trie_child(const rwkv_tokenizer *t, int32_t node, unsigned char byte) {
+    int32_t c;
+    for (c = t->node_child[node]; c >= 0; c = t->node_sibling[c])
+        if (t->node_byte[c] == byte) return c;
+    return -1;
+}
+
+/* Build the trie from offsets/bytes (lowest id wins for duplicate bytes)
+   and check that every single byte is a token. Takes ownership of t. */
+static rwkv_result rwkv__tokenizer_finish(rwkv_tokenizer *t, rwkv_tokenizer **out,
+                                          rwkv_error *error) {
+    size_t capacity = (size_t)t->offsets[t->n_tokens] + 1;
+    int id, b;
+    t->node_token = (int32_t *)rwkv__calloc(capacity, sizeof(int32_t));
+    t->node_child = (int32_t *)rwkv__calloc(capacity, sizeof(int32_t));
+    t->node_sibling = (int32_t *)rwkv__calloc(capacity, sizeof(int32_t));
+    t->node_byte = (unsigned char *)rwkv__calloc(capacity, 1);
+    if (!t->node_token || !t->node_child || !t->node_sibling || !t->node_byte) {
+        rwkv_tokenizer_free(t);
+        return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (b = 0; b < 256; b++) t->root[b] = -1;
+    for (id = 0; id < t->n_tokens; id++) {
+        const unsigned char *p = t->bytes + t->offsets[id];
+        uint32_t len = t->offsets[id + 1] - t->offsets[id], i;
+        int32_t node = -1;
+        for (i = 0; i < len; i++) {
+            int32_t next = node < 0 ? t->root[p[i]] : rwkv__trie_child(t, node, p[i]);
+            if (next < 0) {
+                next = t->n_nodes++;
+                t->node_token[next] = -1;
+                t->node_child[next] = -1;
+                t->node_byte[next] = p[i];
+                if (node < 0) {
+                    t->node_sibling[next] = -1;
+                    t->root[p[i]] = next;
+                } else {
+                    t->node_sibling[next] = t->node_child[node];
+                    t->node_child[node] = next;
+                }
+            }
+            node = next;
+        }
+        if (node >= 0 && t->node_token[node] < 0) t->node_token[node] = id;
+    }
+    for (b = 0; b < 256; b++)
+        if (t->root[b] < 0 || t->node_token[t->root[b]] < 0) {
+            rwkv_tokenizer_free(t);
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "vocabulary has no token for the byte 0x%x, so not every text "
+                              "could be encoded", (unsigned)b);
+        }
+    *out = t;
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF rwkv_result rwkv_tokenizer_create_bytes(rwkv_tokenizer **out, rwkv_error *error) {
+    rwkv_tokenizer *t;
+    int i;
+    if (!out) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    t = (rwkv_tokenizer *)rwkv__calloc(1, sizeof(rwkv_tokenizer));
+    if (!t) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    t->n_tokens = 256;
+    t->offsets = (uint32_t *)rwkv__calloc(257, sizeof(uint32_t));
+    t->bytes = (unsigned char *)rwkv__calloc(256, 1);
+    if (!t->offsets || !t->bytes) {
+        rwkv_tokenizer_free(t);
+        return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (i = 0; i < 256; i++) {
+        t->bytes[i] = (unsigned char)i;
+        t->offsets[i + 1] = (uint32_t)i + 1;
+    }
+    return rwkv__tokenizer_finish(t, out, error);
+}
+
+/* Growing arrays for the vocabulary parsers. */
+typedef struct rwkv__vocab_builder {
+    unsigned char *bytes;
+    size_t n_bytes, cap_bytes;
+    uint32_t *ids, *starts, *lens;
+    size_t n, cap;
+} rwkv__vocab_builder;
+
+static int rwkv__grow(void **p, size_t *cap, size_t need, size_t elem) {
+    size_t c = *cap ? *cap : 1024;
+    void *q;
+    if (need <= *cap) return 1;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / elem) return 0;
+        c *= 2;
+    }
+    q = RWKV_REALLOC(*p, c * elem);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+static int rwkv__builder_byte(rwkv__vocab_builder *b, unsigned char c) {
+    if (!rwkv__grow((void **)&b->bytes, &b->cap_bytes, b->n_bytes + 1, 1)) return 0;
+    b->bytes[b->n_bytes++] = c;
+    return 1;
+}
+
+/* Start a new token with this id; its bytes follow with rwkv__builder_byte. */
+static int rwkv__builder_token(rwkv__vocab_builder *b, uint32_t id) {
+    size_t cap = b->cap;
+    if (!rwkv__grow((void **)&b->ids, &cap, b->n + 1, sizeof(uint32_t))) return 0;
+    cap = b->cap;
+    if (!rwkv__grow((void **)&b->starts, &cap, b->n + 1, sizeof(uint32_t))) return 0;
+    cap = b->cap;
+    if (!rwkv__grow((void **)&b->lens, &cap, b->n + 1, sizeof(uint32_t))) return 0;
+    b->cap = cap;
+    b->ids[b->n] = id;
+    b->starts[b->n] = (uint32_t)b->n_bytes;
+    b->lens[b->n] = 0;
+    b->n++;
+    return 1;
+}
+
+static void rwkv__builder_free(rwkv__vocab_builder *b) {
+    RWKV_FREE(b->bytes);
+    RWKV_FREE(b->ids);
+    RWKV_FREE(b->starts);
+    RWKV_FREE(b->lens);
+}
+
+/* Lay the collected tokens out by id (ids without a token get no bytes). */
+static rwkv_result rwkv__builder_finish(rwkv__vocab_builder *b, rwkv_tokenizer **out,
+                                        rwkv_error *error) {
+    rwkv_tokenizer *t = (rwkv_tokenizer *)rwkv__calloc(1, sizeof(rwkv_tokenizer));
+    uint32_t max_id = 0, *by_id = NULL;
+    size_t i;
+    int id;
+    rwkv_result res = RWKV_OK;
+    if (b->n_bytes > UINT32_MAX - 1) res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "vocabulary too large");
+    for (i = 0; i < b->n; i++)
+        if (b->ids[i] > max_id) max_id = b->ids[i];
+    if (!res && !t) res = rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    if (!res) {
+        t->n_tokens = (int)max_id + 1;
+        t->offsets = (uint32_t *)rwkv__calloc((size_t)max_id + 2, sizeof(uint32_t));
+        t->bytes = (unsigned char *)rwkv__calloc(b->n_bytes + 1, 1);
+        by_id = (uint32_t *)rwkv__calloc((size_t)max_id + 1, sizeof(uint32_t));
+        if (!t->offsets || !t->bytes || !by_id)
+            res = rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    /* by_id[id] = 1 + index of the token with that id */
+    for (i = 0; !res && i < b->n; i++) {
+        if (by_id[b->ids[i]])
+            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "token id %u appears twice", b->ids[i]);
+        by_id[b->ids[i]] = (uint32_t)i + 1;
+    }
+    if (!res) {
+        uint32_t pos = 0;
+        for (id = 0; id < t->n_tokens; id++) {
+            t->offsets[id] = pos;
+            if (by_id[id]) {
+                size_t k = by_id[id] - 1;
+                memcpy(t->bytes + pos, b->bytes + b->starts[k], b->lens[k]);
+                pos += b->lens[k];
+            }
+        }
+        t->offsets[t->n_tokens] = pos;
+    }
+    RWKV_FREE(by_id);
+    rwkv__builder_free(b);
+    if (res) {
+        rwkv_tokenizer_free(t);
+        return res;
+    }
+    return rwkv__tokenizer_finish(t, out, error);
+}
+
+static int rwkv__hex(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Append code point cp as UTF-8; 0 for surrogates and values past U+10FFFF,
+   which have no UTF-8 form. */
+static int rwkv__builder_utf8(rwkv__vocab_builder *b, uint32_t cp) {
+    if (cp < 0x80) return rwkv__builder_byte(b, (unsigned char)cp);
+    if (cp < 0x800)
+        return rwkv__builder_byte(b, (unsigned char)(0xc0 | cp >> 6)) &&
+               rwkv__builder_byte(b, (unsigned char)(0x80 | (cp & 63)));
+    if (cp >= 0xd800 && cp < 0xe000) return 0;
+    if (cp < 0x10000)
+        return rwkv__builder_byte(b, (unsigned char)(0xe0 | cp >> 12)) &&
+               rwkv__builder_byte(b, (unsigned char)(0x80 | ((cp >> 6) & 63))) &&
+               rwkv__builder_byte(b, (unsigned char)(0x80 | (cp & 63)));
+    if (cp > 0x10ffff) return 0;
+    return rwkv__builder_byte(b, (unsigned char)(0xf0 | cp >> 18)) &&
+           rwkv__builder_byte(b, (unsigned char)(0x80 | ((cp >> 12) & 63))) &&
+           rwkv__builder_byte(b, (unsigned char)(0x80 | ((cp >> 6) & 63))) &&
+           rwkv__builder_byte(b, (unsigned char)(0x80 | (cp & 63)));
+}
+
+/* Parse one Python string or bytes literal at p (up to end), appending its
+   value; returns the position after the closing quote, or NULL. In a str
+   literal \xHH, \uHHHH, \UHHHHHHHH and octal escapes are code points
+   (stored as UTF-8); in a bytes literal \xHH and octal are raw bytes. */
+static const char *rwkv__parse_literal(rwkv__vocab_builder *b, const char *p, const char *end) {
+    int is_bytes = 0;
+    char quote;
+    if (p < end && (*p == 'b' || *p == 'B')) is_bytes = 1, p++;
+    if (p >= end || (*p != '\'' && *p != '"')) return NULL;
+    quote = *p++;
+    while (p < end && *p != quote) {
+        unsigned char c = (unsigned char)*p++;
+        uint32_t v;
+        int ok = 1, digits = 0, i;
+        if (c == '\n' || c == '\r') return NULL;
+        if (c != '\\') {
+            if (is_bytes && c >= 0x80) return NULL;
+            if (!rwkv__builder_byte(b, c)) return NULL;
+            continue;
+        }
+        if (p >= end) return NULL;
+        c = (unsigned char)*p++;
+        switch (c) {
+        case '\\': case '\'': case '"': ok = rwkv__builder_byte(b, c); break;
+        case 'n': ok = rwkv__builder_byte(b, '\n'); break;
+        case 't': ok = rwkv__builder_byte(b, '\t'); break;
+        case 'r': ok = rwkv__builder_byte(b, '\r'); break;
+        case 'a': ok = rwkv__builder_byte(b, 7); break;
+        case 'b': ok = rwkv__builder_byte(b, 8); break;
+        case 'f': ok = rwkv__builder_byte(b, 12); break;
+        case 'v': ok = rwkv__builder_byte(b, 11); break;
+        case 'x': digits = 2; break;
+        case 'u': digits = is_bytes ? 0 : 4; break;
+        case 'U': digits = is_bytes ? 0 : 8; break;
+        default:
+            if (c >= '0' && c <= '7') {
+                v = (uint32_t)(c - '0');
+                for (i = 0; i < 2 && p < end && *p >= '0' && *p <= '7'; i++) v = v * 8 + (uint32_t)(*p++ - '0');
+                ok = is_bytes ? v <= 255 && rwkv__builder_byte(b, (unsigned char)v) : rwkv__builder_utf8(b, v);
+            } else {
+                /* Python keeps unknown escapes (and \u in bytes) as written */
+                ok = rwkv__builder_byte(b, '\\') && rwkv__builder_byte(b, c);
+            }
+        }
+        if (digits) {
+            v = 0;
+            for (i = 0; i < digits; i++) {
+                int h = p < end ? rwkv__hex(*p) : -1;
+                if (h < 0) return NULL;
+                v = v * 16 + (uint32_t)h;
+                p++;
+            }
+            ok = is_bytes ? rwkv__builder_byte(b, (unsigned char)v) : rwkv__builder_utf8(b, v);
+        } else if (c == 'u' || c == 'U') {
+            if (!is_bytes) return NULL;
+        }
+        if (!ok) return NULL;
+    }
+    return p < end ? p + 1 : NULL;
+}
+
+static const char *rwkv__parse_number(const char *p, const char *end, uint32_t *out) {
+    uint64_t v = 0;
+    const char *start = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - start < 10) v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == start || v > UINT32_MAX) return NULL;
+    *out = (uint32_t)v;
+    return p;
+}
+
+RWKVDEF rwkv_result rwkv_tokenizer_load_world(rwkv_tokenizer **out, const char *text, size_t size,
+                                              rwkv_error *error) {
+    rwkv__vocab_builder b;
+    const char *p = text, *end = text + size;
+    int line = 0;
+    if (!out || (!text && size)) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    memset(&b, 0, sizeof(b));
+    while (p < end) {
+        const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
+        uint32_t id, len;
+        size_t before;
+        if (!eol) eol = end;
+        line++;
+        if (eol > p && eol[-1] == '\r') eol--; /* tolerate CRLF files */
+        if (eol == p) {
+            p = *eol == '\r' ? eol + 2 : eol + 1;
+            continue;
+        }
+        p = rwkv__parse_number(p, eol, &id);
+        if (p && (id >= RWKV_MAX_VOCAB || !rwkv__builder_token(&b, id))) p = NULL;
+        if (p && (p >= eol || *p++ != ' ')) p = NULL;
+        before = b.n_bytes;
+        if (p) p = rwkv__parse_literal(&b, p, eol);
+        if (p && (p >= eol || *p++ != ' ')) p = NULL;
+        if (p) p = rwkv__parse_number(p, eol, &len);
+        if (!p || p != eol || len != b.n_bytes - before || len == 0) {
+            rwkv__builder_free(&b);
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "vocabulary line %d: expected `id literal length`", line);
+        }
+        b.lens[b.n - 1] = len;
+        p = eol < end && *eol == '\r' ? eol + 2 : eol + 1;
+    }
+    if (!b.n) {
+        rwkv__builder_free(&b);
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "vocabulary is empty");
+    }
+    return rwkv__builder_finish(&b, out, error);
+}
+
+#ifndef RWKV_NO_STDIO
+RWKVDEF rwkv_result rwkv_tokenizer_load_world_file(rwkv_tokenizer **out, const char *path,
+                                                   rwkv_error *error) {
+    FILE *f;
+    char *text;
+    long len;
+    rwkv_result res;
+    if (!out || !path) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    f = fopen(path, "rb");
+    if (!f) return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot open", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(text = (char *)RWKV_MALLOC((size_t)len + 1))) {
+        fclose(f);
+        return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot read", path);
+    }
+    if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        RWKV_FREE(text);
+        return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot read", path);
+    }
+    fclose(f);
+    res = rwkv_tokenizer_load_world(out, text, (size_t)len, error);
+    RWKV_FREE(text);
+    if (res && error) {
+        char reason[sizeof(error->message)];
+        memcpy(reason, error->message, sizeof(reason));
+        rwkv__fail(error, res, "%s: %s", path, reason);
+    }
+    return res;
+}
+#endif
+
+/* The World vocabulary as llama.cpp stores it in GGUF: tokenizer.ggml.tokens
+   holds escaped text (\t \n \r \xHH, and \c for any other c), and
+   tokenizer.ggml.token_type marks control and unused tokens (no bytes). A
+   "bytes" model gets the byte tokenizer; other tokenizers are left out. */
+static rwkv_result rwkv__tokenizer_from_gguf(const rwkv__gguf *g, int n_vocab,
+                                             rwkv_tokenizer **out, rwkv_error *error) {
+    rwkv__vocab_builder b;
+    rwkv__reader tokens, types;
+    uint32_t elem, type_elem = 0;
+    uint64_t count, type_count = 0, i;
+    int has_types;
+    *out = NULL;
+    if (rwkv__gguf_string_is(g, "tokenizer.ggml.model", "bytes")) {
+        if (n_vocab < 256)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "a byte model needs 256 tokens");
+        return rwkv_tokenizer_create_bytes(out, error);
+    }
+    if (!rwkv__gguf_string_is(g, "tokenizer.ggml.model", "rwkv")) return RWKV_OK;
+    if (!rwkv__gguf_get_array(g, "tokenizer.ggml.tokens", &elem, &count, &tokens) ||
+        elem != RWKV__GGUF_STRING || count > (uint64_t)n_vocab)
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                          "tokenizer.ggml.tokens is missing or longer than the vocabulary");
+    has_types = rwkv__gguf_get_array(g, "tokenizer.ggml.token_type", &type_elem, &type_count, &types);
+    if (has_types && (type_count != count || (type_elem != RWKV__GGUF_I32 && type_elem != RWKV__GGUF_U32)))
+        return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "tokenizer.ggml.token_type is malformed");
+    memset(&b, 0, sizeof(b));
+    for (i = 0; i < count; i++) {
+        uint64_t len, j;
+        const char *s = rwkv__read_string(&tokens, &len);
+        uint32_t type = has_types ? rwkv__read_u32(&types) : 1;
+        if (!rwkv__builder_token(&b, (uint32_t)i)) goto oom;
+        if (type != 1) continue; /* control, unused, ...: no text */
+        for (j = 0; j < len; j++) {
+            unsigned char c = (unsigned char)s[j];
+            if (c == '\\') {
+                if (++j >= len) goto bad;
+                c = (unsigned char)s[j];
+                if (c == 'n') c = '\n';
+                else if (c == 't') c = '\t';
+                else if (c == 'r') c = '\r';
+                else if (c == 'x') {
+                    int hi = j + 2 < len ? rwkv__hex(s[j + 1]) : -1;
+                    int lo = j + 2 < len ? rwkv__hex(s[j + 2]) : -1;
+                    if (hi < 0 || lo < 0) goto bad;
+                    c = (unsigned char)(hi * 16 + lo);
+                    j += 2;
+                }
+            }
+            if (!rwkv__builder_byte(&b, c)) goto oom;
+            b.lens[b.n - 1]++;
+        }
+    }
+    return rwkv__builder_finish(&b, out, error);
+bad:
+    rwkv__builder_free(&b);
+    return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "token %llu: bad escape in its text",
+                      (unsigned long long)i);
+oom:
+    rwkv__builder_free(&b);
+    return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+}
+
+RWKVDEF int rwkv_tokenizer_vocab_size(const rwkv_tokenizer *t) { return t ? t->n_tokens : 0; }
+
+RWKVDEF const char *rwkv_token_bytes(const rwkv_tokenizer *t, int32_t id, size_t *len) {
+    if (!t || id < 0 || id >= t->n_tokens) return NULL;
+    if (len) *len = t->offsets[id + 1] - t->offsets[id];
+    return (const char *)t->bytes + t->offsets[id];
+}
+
+RWKVDEF rwkv_result rwkv_tokenize(const rwkv_tokenizer *t, const void *text, size_t len,
+                                  int32_t *tokens, size_t max_tokens, size_t *n_tokens,
+                                  rwkv_error *error) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t pos = 0, count = 0;
+    if (!t || !n_tokens || (!text && len) || (!tokens && max_tokens))
+        return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    while (pos < len) {
+        int32_t node = t->root[s[pos]], best = -1;
+        size_t depth = 1, best_len = 0;
+        while (node >= 0) {
+            if (t->node_token[node] >= 0) best = t->node_token[node], best_len = depth;
+            if (pos + depth >= len) break;
+            node = rwkv__trie_child(t, node, s[pos + depth]);
+            depth++;
+        }
+        RWKV_ASSERT(best >= 0); /* every byte is a token: checked at load */
+        if (count < max_tokens) tokens[count] = best;
+        count++;
+        pos += best_len;
+    }
+    *n_tokens = count;
+    if (count > max_tokens)
+        return rwkv__fail(error, RWKV_ERROR_BUFFER_TOO_SMALL, "%zu tokens need room", count);
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF rwkv_result rwkv_detokenize(const rwkv_tokenizer *t, const int32_t *tokens, size_t n,
+                                    char *out, size_t capacity, size_t *out_len, rwkv_error *error) {
+    size_t i, total = 0;
+    if (!t || !out_len || (!tokens && n) || (!out && capacity))
+        return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
+    for (i = 0; i < n; i++) {
+        size_t len;
+        const char *bytes = rwkv_token_bytes(t, tokens[i], &len);
+        if (!bytes)
+            return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE, "token %d is outside the vocabulary",
+                              (int)tokens[i]);
+        if (total + len <= capacity) memcpy(out + total, bytes, len);
+        total += len;
+    }
+    *out_len = total;
+    if (total > capacity)
+        return rwkv__fail(error, RWKV_ERROR_BUFFER_TOO_SMALL, "%zu bytes need room", total);
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+/* ---- Streaming UTF-8 ----------------------------------------------------- */
+
+/* Length of the sequence a lead byte starts (0: not a lead byte), and the
+   range its second byte must be in (excludes overlong forms and
+   surrogates). */
+static int rwkv__utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi) {
+    *lo = 0x80, *hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) return 2;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (c == 0xe0) *lo = 0xa0;
+        if (c == 0xed) *hi = 0x9f;
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (c == 0xf0) *lo = 0x90;
+        if (c == 0xf4) *hi = 0x8f;
+        return 4;
+    }
+    return 0;
+}
+
+static size_t rwkv__put_replacement(char *out) {
+    out[0] = (char)0xef, out[1] = (char)0xbf, out[2] = (char)0xbd;
+    return 3;
+}
+
+RWKVDEF size_t rwkv_utf8_stream_push(rwkv_utf8_stream *st, const void *bytes, size_t n, char *out) {
+    const unsigned char *in = (const unsigned char *)bytes;
+    size_t i, w = 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = in[i], lo, hi;
+        if (st->n_pending) {
+            int need = rwkv__utf8_lead(st->pending[0], &lo, &hi);
+            if (st->n_pending > 1) lo = 0x80, hi = 0xbf;
+            if (c >= lo && c <= hi) {
+                st->pending[st->n_pending++] = c;
+                if (st->n_pending == need) {
+                    memcpy(out + w, st->pending, (size_t)need);
+                    w += (size_t)need;
+                    st->n_pending = 0;
+                }
+                continue;
+            }
+            /* the held sequence can never complete */
+            w += rwkv__put_replacement(out + w);
+            st->n_pending = 0;
+        }
+        if (c < 0x80) out[w++] = (char)c;
+        else if (rwkv__utf8_lead(c, &lo, &hi)) st->pending[st->n_pending++] = c;
+        else w += rwkv__put_replacement(out + w);
+    }
+    return w;
+}
+
+RWKVDEF size_t rwkv_utf8_stream_flush(rwkv_utf8_stream *st, char *out) {
+    if (!st->n_pending) return 0;
+    st->n_pending = 0;
+    return rwkv__put_replacement(out);
+}
+
+/* ---- Sampling ------------------------------------------------------------ */
+
+struct rwkv_sampler {
+    rwkv_sampler_params params;
+    int n_vocab;
+    float *counts;       /* decayed count of each generated token           */
+    float *probs;
+    int32_t *order;      /* token ids by falling probability                 */
+    uint64_t rng_state;  /* PCG32 (O'Neill 2014), increment fixed            */
+};
+
+static uint32_t rwkv__pcg32(uint64_t *state) {
+    uint64_t old = *state;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    *state = old * 6364136223846793005ull + 1442695040888963407ull;
+    return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
+}
+
+RWKVDEF rwkv_sampler_params rwkv_sampler_default_params(void) {
+    rwkv_sampler_params p;
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.0f;
+    p.penalty_decay = 0.996f;
+    p.seed = 42;
+    return p;
+}
+
+RWKVDEF void rwkv_sampler_reset(rwkv_sampler *s) {
+    if (!s) return;
+    memset(s->counts, 0, sizeof(float) * (size_t)s->n_vocab);
+    s->rng_state = 0;
+    rwkv__pcg32(&s->rng_state);
+    s->rng_state += s->params.seed;
+    rwkv__pcg32(&s->rng_state);
+}
+
+RWKVDEF rwkv_result rwkv_sampler_create(rwkv_sampler **out, int n_vocab,
+                                        const rwkv_sampler_params *params, rwkv_error *error) {
+    rwkv_sampler *s;
+    if (!out || !params || n_vocab < 1)
+        return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "bad sampler arguments");
+    *out = NULL;
+    s = (rwkv_sampler *)rwkv__calloc(1, sizeof(rwkv_sampler));
+    if (!s) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    s->params = *params;
+    s->n_vocab = n_vocab;
+    s->counts = (float *)rwkv__calloc((size_t)n_vocab, sizeof(float));
+    s->probs = (float *)rwkv__calloc((size_t)n_vocab, sizeof(float));
+    s->order = (int32_t *)rwkv__calloc((size_t)n_vocab, sizeof(int32_t));
+    if (!s->counts || !s->probs || !s->order) {
+        rwkv_sampler_free(s);
+        return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    rwkv_sampler_reset(s);
+    *out = s;
+    rwkv__ok(error);
+    return RWKV_OK;
+}
+
+RWKVDEF void rwkv_sampler_free(rwkv_sampler *s) {
+    if (!s) return;
+    RWKV_FREE(s->counts);
+    RWKV_FREE(s->probs);
+    RWKV_FREE(s->order);
+    RWKV_FREE(s);
+}
+
+/* Sort ids by falling probability (ties by id, so the order is the same
+   on every platform): a heap sort, in place and without recursion. */
+static void rwkv__sift_down(int32_t *order, const float *p, size_t start, size_t n) {
+    size_t root = start;
+    for (;;) {
+        size_t child = 2 * root + 1, best = root;
+        int32_t t;
+        /* a min-heap on (prob, -id), so the sorted array falls */
+#define RWKV__BEFORE(a, b) (p[a] < p[b] || (p[a] == p[b] && (a) > (b)))
+        if (child < n && RWKV__BEFORE(order[child], order[best])) best = child;
+        if (child + 1 < n && RWKV__BEFORE(order[child + 1], order[best])) best = child + 1;
+#undef RWKV__BEFORE
+        if (best == root) return;
+        t = order[root], order[root] = order[best], order[best] = t;
+        root = best;
+    }
+}
+
+static void rwkv__sort_by_prob(int32_t *order, const float *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) order[i] = (int32_t)i;
+    for (i = n / 2; i-- > 0;) rwkv__sift_down(order, p, i, n);
+    for (i = n; i-- > 1;) {
+        int32_t t = order[0];
+        order[0] = order[i], order[i] = t;
+        rwkv__sift_down(order, p, 0, i);
+    }
+}
+
+RWKVDEF int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
+    const rwkv_sampler_params *p = &s->params;
+    int n = s->n_vocab, i, token = 0;
+    float max;
+    double sum = 0.0, target, acc = 0.0;
+    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
+        for (i = 0; i < n; i++)
+            if (s->counts[i] > 0.0f)
+                logits[i] -= p->presence_penalty + s->counts[i] * p->frequency_penalty;
+    for (i = 1; i < n; i++)
+        if (logits[i] > logits[token]) token = i;
+    if (p->temperature > 0.0f && p->top_k != 1) {
+        max = logits[token];
+        for (i = 0; i < n; i++) sum += s->probs[i] = expf(logits[i] - max);
+        for (i = 0; i < n; i++) s->probs[i] = (float)(s->probs[i] / sum);
+        if (p->top_p < 1.0f || (p->top_k > 0 && p->top_k < n)) {
+            /* nucleus: keep every token at least as likely as the one where
+               the mass first reaches top_p; then at most top_k of them */
+            float cutoff = 0.0f;
+            double mass = 0.0;
+            rwkv__sort_by_prob(s->order, s->probs, (size_t)n);
+            if (p->top_p < 1.0f)
+                for (i = 0; i < n; i++) {
+                    mass += s->probs[s->order[i]];
+                    if (mass >= p->top_p) {
+                        cutoff = s->probs[s->order[i]];
+                        break;
+                    }
+                }
+            for (i = 0; i < n; i++) {
+                int id = s->order[i];
+                if (s->probs[id] < cutoff || (p->top_k > 0 && i >= p->top_k)) s->probs[id] = 0.0f;
+            }
+        }
+        sum = 0.0;
+        for (i = 0; i < n; i++) {
+            if (p->temperature != 1.0f && s->probs[i] > 0.0f)
+                s->probs[i] = powf(s->probs[i], 1.0f / p->temperature);
+            sum += s->probs[i];
+        }
+        /* 24 random bits: the same draw on every platform */
+        target = (double)(rwkv__pcg32(&s->rng_state) >> 8) / 16777216.0 * sum;
+        for (i = 0; i < n; i++) {
+            if (s->probs[i] <= 0.0f) continue;
+            token = i;
+            acc += s->probs[i];
+            if (acc > target) break;
+        }
+    }
+    if (p->penalty_decay != 1.0f)
+        for (i = 0; i < n; i++) s->counts[i] *= p->penalty_decay;
+    s->counts[token] += 1.0f;
+    return token;
+}
+
+#endif /* RWKV_IMPLEMENTATION_DONE */
+#endif /* RWKV_IMPLEMENTATION */

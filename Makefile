@@ -1,0 +1,59 @@
+# rwkv.h - build, tests and demos. `make` builds bin/rwkv and the examples.
+CC      ?= cc
+CXX     ?= c++
+OPT     ?= -O2
+WARN     = -std=c11 -Wall -Wextra -pedantic -Werror
+CFLAGS  += $(OPT) $(WARN)
+LDLIBS  += -lm
+DATA    ?= ../shared/data
+SAN      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+HEADERS  = rwkv.h $(wildcard tools/*.h)
+PROGRAMS = bin/rwkv bin/minimal
+
+.PHONY: all test conformance sanitize run clean cxx
+
+all: $(PROGRAMS)
+
+bin:
+	mkdir -p bin
+
+bin/rwkv: tools/rwkv.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tools/rwkv.c $(LDLIBS)
+
+bin/minimal: examples/minimal.c rwkv.h | bin
+	$(CC) $(CFLAGS) -I. -o $@ examples/minimal.c $(LDLIBS)
+
+bin/test_rwkv: tests/test_rwkv.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_rwkv.c $(LDLIBS)
+
+bin/test_conformance: tests/test_conformance.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_conformance.c $(LDLIBS)
+
+# The header must also compile as C++ (checked as part of `make test`).
+bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
+	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
+
+# Self-contained tests: no file outside the repo is read.
+test: bin/test_rwkv bin/cxx_check all
+	./bin/cxx_check
+	./bin/test_rwkv
+
+# Against the real models and reference logits in $(DATA).
+conformance: bin/test_conformance bin/rwkv
+	./bin/test_conformance $(DATA) ./bin/rwkv
+
+# Both test programs under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: | bin
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_rwkv_san tests/test_rwkv.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_conformance_san tests/test_conformance.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/rwkv_san tools/rwkv.c $(LDLIBS)
+	./bin/test_rwkv_san
+	./bin/test_conformance_san $(DATA) ./bin/rwkv_san
+
+# Generate text from the model that ships with the repo.
+run: bin/rwkv
+	./bin/rwkv generate -p "ROMEO:" -n 300 -s 42
+
+clean:
+	rm -rf bin build
