@@ -42,9 +42,11 @@
  *                        limits against hostile files (4096, 65536, 1<<24).
  *
  * SUPPORTED
- *   Versions:  RWKV-4. Other versions are refused with a message naming them.
- *   Formats:   GGUF v2/v3 (architecture "rwkv4", see README.md for the
- *              layout) and rwkv.cpp .bin (file versions 100 and 101).
+ *   Versions:  RWKV-4, RWKV-5.1, RWKV-5.2, RWKV-6, RWKV-7, detected from
+ *              the file (GGUF architecture or tensor names).
+ *   Formats:   GGUF v2/v3 (llama.cpp's "rwkv6" and "rwkv7" layouts, and
+ *              "rwkv4"/"rwkv5" in the same style: see README.md) and
+ *              rwkv.cpp .bin (file versions 100 and 101).
  *   Weights:   F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (ggml blocks).
  *   Tokenizers: RWKV World (greedy longest match), bytes (256 tokens).
  *
@@ -152,14 +154,14 @@ RWKVDEF rwkv_result rwkv_model_load_memory(rwkv_model **model, const void *data,
 RWKVDEF void rwkv_model_free(rwkv_model *model);
 
 typedef struct rwkv_model_info {
-    int version;            /* RWKV version: 4                               */
-    int version_minor;      /* 0 for v4                                      */
+    int version;            /* RWKV version: 4, 5, 6 or 7                    */
+    int version_minor;      /* 1 or 2 for v5 (5.2 has the gate), else 0     */
     int n_layer;
     int n_embd;             /* width C of the residual stream                */
     int n_vocab;
     int n_ffn;              /* hidden size of channel-mix                    */
-    int n_head;             /* 0 for v4 (no heads)                           */
-    int head_size;          /* 0 for v4                                      */
+    int n_head;             /* WKV heads (v5+); 0 for v4                     */
+    int head_size;          /* n_embd / n_head; 0 for v4                     */
     size_t state_floats;    /* floats in the recurrent state                 */
     size_t state_blob_size; /* bytes written by rwkv_state_export()         */
     size_t weight_bytes;    /* bytes of all tensors                          */
@@ -201,10 +203,14 @@ RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i,
 /* ---- State -------------------------------------------------------------- */
 
 /* The recurrent state of one sequence: a plain array of floats (see
-   rwkv_state_data) plus the scratch memory evaluation needs. Layout for
-   RWKV-4, per layer, 5 vectors of n_embd floats: the previous token's
-   time-mix input, aa, bb, pp (the WKV numerator, denominator and running
-   maximum exponent; pp starts at -1e30), the previous channel-mix input. */
+   rwkv_state_data) plus the scratch memory evaluation needs. Layout, layer
+   after layer (the official pip package's order):
+     RWKV-4: 5 vectors of n_embd: the previous token's time-mix input, aa,
+             bb, pp (the WKV numerator, denominator and running maximum
+             exponent; pp starts at -1e30), the previous channel-mix input.
+     RWKV-5/6/7: the previous time-mix input (n_embd), the WKV state
+             (n_head matrices of head_size x head_size: [h][k][v] for v5
+             and v6, [h][v][k] for v7), the previous channel-mix input. */
 typedef struct rwkv_state rwkv_state;
 
 /* Create a state for a model, set to the initial state. The model must
@@ -617,17 +623,27 @@ typedef struct rwkv__matrix {
     size_t row_bytes;
 } rwkv__matrix;
 
-/* One RWKV-4 block. Vectors have n_embd floats. */
+/* One block, for every version; fields a version does not use stay NULL.
+   Vectors have n_embd floats (per-head values are expanded to channels). */
 typedef struct rwkv__layer {
     const float *ln1_weight, *ln1_bias, *ln2_weight, *ln2_bias;
     /* time mix (attention) */
-    const float *att_mix_k, *att_mix_v, *att_mix_r; /* token-shift lerp      */
-    const float *att_decay;                         /* w = -exp(time_decay)  */
-    const float *att_first;                         /* u = time_first        */
-    rwkv__matrix att_key, att_value, att_receptance, att_output;
+    const float *att_mix_k, *att_mix_v, *att_mix_r, *att_mix_g; /* v4, v5 lerp      */
+    const float *att_decay; /* v4: w = -exp(td); v5: w = exp(-exp(td)); v6: raw td */
+    const float *att_first; /* u, the bonus of the current token                   */
+    rwkv__matrix att_key, att_value, att_receptance, att_output, att_gate;
+    const float *att_ln_x_weight, *att_ln_x_bias; /* v5+: group norm per head      */
+    /* v6: data-dependent token shift (maa) and decay, through small LoRAs */
+    const float *att_maa_x, *att_maa[5];           /* order w, k, v, r, g           */
+    rwkv__matrix att_maa_w1, att_maa_w2[5], att_decay_w1, att_decay_w2;
+    /* v7: token-shift lerps (order r, w, k, v, a, g) and the LoRAs of the
+       decay w, in-context learning rate a, value residual v and gate g */
+    const float *att_lerp[6];
+    const float *att_w0, *att_a0, *att_v0, *att_k_k, *att_k_a, *att_r_k;
+    rwkv__matrix att_w1, att_w2, att_a1, att_a2, att_v1, att_v2, att_g1, att_g2;
     /* channel mix (feed-forward) */
     const float *ffn_mix_k, *ffn_mix_r;
-    rwkv__matrix ffn_key, ffn_value, ffn_receptance; /* (F,C) (C,F) (C,C)    */
+    rwkv__matrix ffn_key, ffn_value, ffn_receptance; /* (F,C) (C,F) (C,C)          */
 } rwkv__layer;
 
 struct rwkv_tokenizer;
@@ -635,6 +651,9 @@ struct rwkv_tokenizer;
 struct rwkv_model {
     int version, version_minor;
     int n_layer, n_embd, n_vocab, n_ffn;
+    int head_size, n_head;                  /* v5+: the WKV state is per head     */
+    int max_lora;                           /* largest LoRA rank (v6, v7)         */
+    int rescale_every;                      /* v6 GGUF from HF: x /= 2 every n    */
     rwkv__matrix embedding;                 /* (n_vocab, n_embd): one row a token */
     const float *ln0_weight, *ln0_bias;     /* applied to the embedding          */
     const float *ln_out_weight, *ln_out_bias;
@@ -655,6 +674,18 @@ struct rwkv_model {
     void *mapped;                           /* mmap'd file                       */
     size_t mapped_size;
 };
+
+/* Floats of state per layer: v4 keeps 5 vectors (time-mix input, aa, bb,
+   pp, channel-mix input); v5+ keep the two inputs around an N x N matrix
+   per head. */
+static size_t rwkv__layer_state_floats(const rwkv_model *m) {
+    return m->version == 4 ? 5 * (size_t)m->n_embd : (2 + (size_t)m->head_size) * (size_t)m->n_embd;
+}
+
+/* Where in a layer's state the previous channel-mix input is. */
+static size_t rwkv__ffn_state_offset(const rwkv_model *m) {
+    return rwkv__layer_state_floats(m) - (size_t)m->n_embd;
+}
 
 static void *rwkv__align32(void *p) {
     return (void *)(((uintptr_t)p + 31u) & ~(uintptr_t)31u);
@@ -978,15 +1009,52 @@ static const char *const rwkv__bin_block_names[][2] = {
     {"ln1.bias", "attn_norm.bias"},
     {"ln2.weight", "attn_norm_2.weight"},
     {"ln2.bias", "attn_norm_2.bias"},
+    /* v4, v5 */
     {"att.time_mix_k", "time_mix_lerp_k.weight"},
     {"att.time_mix_v", "time_mix_lerp_v.weight"},
     {"att.time_mix_r", "time_mix_lerp_r.weight"},
+    {"att.time_mix_g", "time_mix_lerp_g.weight"},
     {"att.time_decay", "time_mix_decay.weight"},
     {"att.time_first", "time_mix_first.weight"},
+    {"att.time_faaaa", "time_mix_first.weight"},
     {"att.key.weight", "time_mix_key.weight"},
     {"att.value.weight", "time_mix_value.weight"},
     {"att.receptance.weight", "time_mix_receptance.weight"},
     {"att.output.weight", "time_mix_output.weight"},
+    {"att.gate.weight", "time_mix_gate.weight"},
+    {"att.ln_x.weight", "time_mix_ln.weight"},
+    {"att.ln_x.bias", "time_mix_ln.bias"},
+    /* v6 */
+    {"att.time_maa_x", "time_mix_lerp_x.weight"},
+    {"att.time_maa_w", "time_mix_lerp_w.weight"},
+    {"att.time_maa_k", "time_mix_lerp_k.weight"},
+    {"att.time_maa_v", "time_mix_lerp_v.weight"},
+    {"att.time_maa_r", "time_mix_lerp_r.weight"},
+    {"att.time_maa_g", "time_mix_lerp_g.weight"},
+    {"att.time_maa_w1", "time_mix_w1.weight"},
+    {"att.time_maa_w2", "time_mix_w2.weight"},
+    {"att.time_decay_w1", "time_mix_decay_w1.weight"},
+    {"att.time_decay_w2", "time_mix_decay_w2.weight"},
+    {"ffn.time_maa_k", "channel_mix_lerp_k.weight"},
+    {"ffn.time_maa_r", "channel_mix_lerp_r.weight"},
+    /* v7 */
+    {"att.x_rwkvag", "time_mix_lerp_fused.weight"},
+    {"att.w0", "time_mix_w0.weight"},
+    {"att.w1", "time_mix_w1.weight"},
+    {"att.w2", "time_mix_w2.weight"},
+    {"att.a0", "time_mix_a0.weight"},
+    {"att.a1", "time_mix_a1.weight"},
+    {"att.a2", "time_mix_a2.weight"},
+    {"att.v0", "time_mix_v0.weight"},
+    {"att.v1", "time_mix_v1.weight"},
+    {"att.v2", "time_mix_v2.weight"},
+    {"att.g1", "time_mix_g1.weight"},
+    {"att.g2", "time_mix_g2.weight"},
+    {"att.k_k", "time_mix_k_k.weight"},
+    {"att.k_a", "time_mix_k_a.weight"},
+    {"att.r_k", "time_mix_r_k.weight"},
+    {"ffn.x_k", "channel_mix_lerp_k.weight"},
+    /* all versions */
     {"ffn.time_mix_k", "channel_mix_lerp_k.weight"},
     {"ffn.time_mix_r", "channel_mix_lerp_r.weight"},
     {"ffn.key.weight", "channel_mix_key.weight"},
@@ -994,7 +1062,7 @@ static const char *const rwkv__bin_block_names[][2] = {
     {"ffn.receptance.weight", "channel_mix_receptance.weight"},
 };
 
-/* Rename an rwkv.cpp tensor; 0 if the name is not one of RWKV-4's. */
+/* Rename an rwkv.cpp tensor; 0 if the name is not an RWKV tensor. */
 static int rwkv__bin_rename(const char *name, char *out) {
     size_t i;
     for (i = 0; i < sizeof(rwkv__bin_names) / sizeof(rwkv__bin_names[0]); i++)
@@ -1058,6 +1126,7 @@ static rwkv_result rwkv__bin_parse(rwkv_model *m, const unsigned char *data, siz
     unsigned char *out;
     int pass, i;
     for (i = 0; i < 6; i++) header[i] = rwkv__le32(data + 4 * i);
+    m->version = 4;
     if (header[1] != 100 && header[1] != 101)
         return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
                           "rwkv.cpp file version %u (only 100 and 101 are read)", header[1]);
@@ -1089,15 +1158,12 @@ static rwkv_result rwkv__bin_parse(rwkv_model *m, const unsigned char *data, siz
             name[key_len] = 0;
             if (strlen(name) != key_len)
                 return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp file: NUL in a name");
-            if (rwkv__contains(name, ".att.r_k"))
-                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
-                                  "RWKV-7 model (tensor %s): this build runs RWKV-4 only", name);
-            if (rwkv__contains(name, ".att.time_maa_x"))
-                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
-                                  "RWKV-6 model (tensor %s): this build runs RWKV-4 only", name);
-            if (rwkv__contains(name, ".att.ln_x"))
-                return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
-                                  "RWKV-5 model (tensor %s): this build runs RWKV-4 only", name);
+            /* the version shows in the names (rwkv.cpp's own rule) */
+            if (pass == 0) {
+                if (rwkv__contains(name, ".att.r_k")) m->version = 7;
+                else if (rwkv__contains(name, ".att.time_maa_x") && m->version < 6) m->version = 6;
+                else if (rwkv__contains(name, ".att.ln_x") && m->version < 5) m->version = 5;
+            }
             memset(&t, 0, sizeof(t));
             if (!rwkv__bin_rename(name, t.name))
                 return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
@@ -1131,18 +1197,19 @@ static rwkv_result rwkv__bin_parse(rwkv_model *m, const unsigned char *data, siz
             } else {
                 memcpy(out, bytes, t.n_bytes);
                 t.data = out;
-                if (strstr(t.name, "time_mix_decay")) {
-                    /* rwkv.cpp stored -exp(time_decay); keep the raw value */
-                    float *v = (float *)out;
-                    int64_t j;
+                if (strstr(t.name, "time_mix_decay.") && m->version <= 5) {
+                    /* rwkv.cpp stored v4's -exp(td) and v5's exp(-exp(td));
+                       keep the raw td, as GGUF does */
+                    float *v = (float *)(void *)out;
+                    int64_t j, n = t.ne[0] * t.ne[1] * t.ne[2];
                     if (t.type != RWKV_TYPE_F32)
                         return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
                                           "tensor %s: expected f32", name);
-                    for (j = 0; j < t.ne[0] * t.ne[1]; j++) {
-                        if (!(v[j] < 0.0f))
+                    for (j = 0; j < n; j++) {
+                        if (m->version == 4 ? !(v[j] < 0.0f) : !(v[j] > 0.0f && v[j] < 1.0f))
                             return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
-                                              "tensor %s: -exp(decay) must be negative", name);
-                        v[j] = logf(-v[j]);
+                                              "tensor %s: decay out of range", name);
+                        v[j] = m->version == 4 ? logf(-v[j]) : logf(-logf(v[j]));
                     }
                 }
                 out += (t.n_bytes + 31u) & ~(size_t)31u;
@@ -1179,9 +1246,10 @@ static rwkv_result rwkv__load_vector(rwkv_model *m, const char *name, int n, flo
     float *v = *cursor;
     int i;
     if (!t) return rwkv__missing(name, error);
-    if (t->ne[0] != n || t->ne[1] * t->ne[2] * t->ne[3] != 1)
-        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: expected %d, got %lldx%lld", name,
-                          n, (long long)t->ne[0], (long long)t->ne[1]);
+    /* a vector may come in any shape ((1,1,C), (H,N), ...): count elements */
+    if (t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] != n)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: expected %d values, got %lldx%lldx%lld",
+                          name, n, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2]);
     p = (const unsigned char *)t->data;
     for (i = 0; i < n; i++) {
         if (t->type == RWKV_TYPE_F32) memcpy(&v[i], p + 4 * i, 4);
@@ -1245,11 +1313,59 @@ static void rwkv__layer_name(char *out, int layer, const char *suffix) {
     strcpy(out, suffix);
 }
 
-/* Find every tensor of an RWKV-4 model, check its shape, and fill in the
-   model's layer table. */
-static rwkv_result rwkv__build_v4(rwkv_model *m, rwkv_error *error) {
+/* A LoRA-style matrix whose output size the file decides: (?, n_in). */
+static rwkv_result rwkv__load_lora(rwkv_model *m, const char *name, int n_in, rwkv__matrix *out,
+                                   rwkv_error *error) {
+    const rwkv__tensor *t = rwkv__find_tensor(m, name);
+    if (!t) return rwkv__missing(name, error);
+    if (t->ne[1] < 1 || t->ne[1] > RWKV_MAX_EMBD)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: bad rank", name);
+    if (t->ne[1] > m->max_lora) m->max_lora = (int)t->ne[1];
+    return rwkv__load_matrix(m, name, n_in, (int)t->ne[1], out, error);
+}
+
+/* v5.1 keeps one decay and bonus per head: expand them to channels. */
+static rwkv_result rwkv__load_head_vector(rwkv_model *m, const char *name, float **cursor,
+                                          const float **out, rwkv_error *error) {
+    const rwkv__tensor *t = rwkv__find_tensor(m, name);
+    int C = m->n_embd, H = m->n_head, i;
+    rwkv_result res;
+    if (t && t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] == H && H != C) {
+        float *v = *cursor;
+        res = rwkv__load_vector(m, name, H, cursor, out, error);
+        if (res) return res;
+        for (i = C; i-- > 0;) v[i] = v[i / m->head_size];
+        *cursor = v + C;
+        return RWKV_OK;
+    }
+    return rwkv__load_vector(m, name, C, cursor, out, error);
+}
+
+/* The head size: from the metadata, else from the shape of the bonus u
+   (v5, v6: (H,N) or one value per head) or of r_k (v7: (H,N)). */
+static rwkv_result rwkv__find_head_size(rwkv_model *m, rwkv_error *error) {
+    int C = m->n_embd;
+    if (!m->head_size) {
+        const rwkv__tensor *t = rwkv__find_tensor(m, m->version == 7 ? "blk.0.time_mix_r_k.weight"
+                                                                     : "blk.0.time_mix_first.weight");
+        int64_t n;
+        if (!t) return rwkv__missing("blk.0.time_mix_first.weight (or r_k)", error);
+        n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        if (n == C) m->head_size = (int)(t->ne[0] > 1 ? t->ne[0] : t->ne[1]);
+        else if (n > 0 && C % n == 0) m->head_size = (int)(C / n);
+    }
+    if (m->head_size < 1 || C % m->head_size)
+        return rwkv__fail(error, RWKV_ERROR_SHAPE, "head size %d does not divide n_embd %d",
+                          m->head_size, C);
+    m->n_head = C / m->head_size;
+    return RWKV_OK;
+}
+
+/* Find every tensor of the model's version, check its shape, and fill in
+   the layer table. */
+static rwkv_result rwkv__build(rwkv_model *m, rwkv_error *error) {
     const rwkv__tensor *emb = rwkv__find_tensor(m, "token_embd.weight"), *ffn_key;
-    int C, F, L = m->n_layer, i;
+    int C, F, L = m->n_layer, V = m->version, i, j;
     float *cursor;
     rwkv_result res = RWKV_OK;
     char name[RWKV__NAME_MAX];
@@ -1268,9 +1384,15 @@ static rwkv_result rwkv__build_v4(rwkv_model *m, rwkv_error *error) {
     if (ffn_key->ne[1] < 1 || ffn_key->ne[1] > 16 * (int64_t)RWKV_MAX_EMBD)
         return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor blk.0.channel_mix_key.weight: bad size");
     F = m->n_ffn = (int)ffn_key->ne[1];
+    if (V >= 5) {
+        res = rwkv__find_head_size(m, error);
+        if (res) return res;
+    }
+    if (V == 5) m->version_minor = rwkv__find_tensor(m, "blk.0.time_mix_gate.weight") ? 2 : 1;
 
     m->layers = (rwkv__layer *)rwkv__calloc((size_t)L, sizeof(rwkv__layer));
-    m->vectors = (float *)rwkv__calloc((size_t)(4 + 11 * L), (size_t)C * sizeof(float));
+    /* at most 24 vectors a layer (v7 has 19), and 4 outside the layers */
+    m->vectors = (float *)rwkv__calloc((size_t)(4 + 24 * L), (size_t)C * sizeof(float));
     if (!m->layers || !m->vectors) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     cursor = m->vectors;
 #define RWKV__TRY(call)      \
@@ -1286,35 +1408,115 @@ static rwkv_result rwkv__build_v4(rwkv_model *m, rwkv_error *error) {
     RWKV__TRY(rwkv__load_matrix(m, "output.weight", C, m->n_vocab, &m->head, error));
     for (i = 0; i < L; i++) {
         rwkv__layer *l = &m->layers[i];
-        float *decay;
+        const float *fused;
+        float *first = cursor;
         int c;
-#define RWKV__VECTOR(suffix, field) \
-    (rwkv__layer_name(name, i, suffix), rwkv__load_vector(m, name, C, &cursor, &l->field, error))
+#define RWKV__NAME(suffix) (rwkv__layer_name(name, i, suffix), name)
+#define RWKV__VECTOR(suffix, field) rwkv__load_vector(m, RWKV__NAME(suffix), C, &cursor, &l->field, error)
 #define RWKV__MATRIX(suffix, n_in, n_out, field) \
-    (rwkv__layer_name(name, i, suffix), rwkv__load_matrix(m, name, n_in, n_out, &l->field, error))
+    rwkv__load_matrix(m, RWKV__NAME(suffix), n_in, n_out, &l->field, error)
         RWKV__TRY(RWKV__VECTOR("attn_norm.weight", ln1_weight));
         RWKV__TRY(RWKV__VECTOR("attn_norm.bias", ln1_bias));
         RWKV__TRY(RWKV__VECTOR("attn_norm_2.weight", ln2_weight));
         RWKV__TRY(RWKV__VECTOR("attn_norm_2.bias", ln2_bias));
-        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_k.weight", att_mix_k));
-        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_v.weight", att_mix_v));
-        RWKV__TRY(RWKV__VECTOR("time_mix_lerp_r.weight", att_mix_r));
-        decay = cursor;
-        RWKV__TRY(RWKV__VECTOR("time_mix_decay.weight", att_decay));
-        for (c = 0; c < C; c++) decay[c] = -expf(decay[c]);
-        RWKV__TRY(RWKV__VECTOR("time_mix_first.weight", att_first));
         RWKV__TRY(RWKV__MATRIX("time_mix_key.weight", C, C, att_key));
         RWKV__TRY(RWKV__MATRIX("time_mix_value.weight", C, C, att_value));
         RWKV__TRY(RWKV__MATRIX("time_mix_receptance.weight", C, C, att_receptance));
         RWKV__TRY(RWKV__MATRIX("time_mix_output.weight", C, C, att_output));
-        RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_k.weight", ffn_mix_k));
-        RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_r.weight", ffn_mix_r));
         RWKV__TRY(RWKV__MATRIX("channel_mix_key.weight", C, F, ffn_key));
         RWKV__TRY(RWKV__MATRIX("channel_mix_value.weight", F, C, ffn_value));
-        RWKV__TRY(RWKV__MATRIX("channel_mix_receptance.weight", C, C, ffn_receptance));
+        RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_k.weight", ffn_mix_k));
+        if (V <= 6) {
+            RWKV__TRY(RWKV__VECTOR("channel_mix_lerp_r.weight", ffn_mix_r));
+            RWKV__TRY(RWKV__MATRIX("channel_mix_receptance.weight", C, C, ffn_receptance));
+        }
+        if (V >= 5) {
+            RWKV__TRY(RWKV__VECTOR("time_mix_ln.weight", att_ln_x_weight));
+            RWKV__TRY(RWKV__VECTOR("time_mix_ln.bias", att_ln_x_bias));
+        }
+        if (V == 4 || V == 5) {
+            RWKV__TRY(RWKV__VECTOR("time_mix_lerp_k.weight", att_mix_k));
+            RWKV__TRY(RWKV__VECTOR("time_mix_lerp_v.weight", att_mix_v));
+            RWKV__TRY(RWKV__VECTOR("time_mix_lerp_r.weight", att_mix_r));
+        }
+        if (V == 4) {
+            float *decay = cursor;
+            RWKV__TRY(RWKV__VECTOR("time_mix_decay.weight", att_decay));
+            for (c = 0; c < C; c++) decay[c] = -expf(decay[c]);
+            RWKV__TRY(RWKV__VECTOR("time_mix_first.weight", att_first));
+        } else if (V == 5 || V == 6) {
+            float *decay = cursor;
+            RWKV__TRY(rwkv__load_head_vector(m, RWKV__NAME("time_mix_decay.weight"), &cursor,
+                                             &l->att_decay, error));
+            if (V == 5) /* v6's decay depends on the token: computed per step */
+                for (c = 0; c < C; c++) decay[c] = expf(-expf(decay[c]));
+            first = cursor;
+            RWKV__TRY(rwkv__load_head_vector(m, RWKV__NAME("time_mix_first.weight"), &cursor,
+                                             &l->att_first, error));
+            (void)first;
+            if (V == 6 || m->version_minor == 2) {
+                RWKV__TRY(RWKV__MATRIX("time_mix_gate.weight", C, C, att_gate));
+                if (V == 5) RWKV__TRY(RWKV__VECTOR("time_mix_lerp_g.weight", att_mix_g));
+            }
+        }
+        if (V == 6) {
+            static const char *const maa[5] = {"time_mix_lerp_w.weight", "time_mix_lerp_k.weight",
+                                               "time_mix_lerp_v.weight", "time_mix_lerp_r.weight",
+                                               "time_mix_lerp_g.weight"};
+            const rwkv__tensor *w2;
+            int D;
+            RWKV__TRY(RWKV__VECTOR("time_mix_lerp_x.weight", att_maa_x));
+            if (rwkv__find_tensor(m, RWKV__NAME("time_mix_lerp_fused.weight"))) {
+                RWKV__TRY(rwkv__load_vector(m, name, 5 * C, &cursor, &fused, error));
+                for (j = 0; j < 5; j++) l->att_maa[j] = fused + j * C;
+            } else {
+                for (j = 0; j < 5; j++) RWKV__TRY(RWKV__VECTOR(maa[j], att_maa[j]));
+            }
+            RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_w1.weight"), C, &l->att_maa_w1, error));
+            if (l->att_maa_w1.n_out % 5)
+                return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: rank not a multiple of 5", name);
+            D = l->att_maa_w1.n_out / 5;
+            w2 = rwkv__find_tensor(m, RWKV__NAME("time_mix_w2.weight"));
+            if (!w2) return rwkv__missing(name, error);
+            if (w2->ne[0] != D || w2->ne[1] != C || w2->ne[2] != 5 || w2->ne[3] != 1)
+                return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s: expected %dx%dx5", name, D, C);
+            for (j = 0; j < 5; j++) {
+                rwkv__matrix *mw = &l->att_maa_w2[j];
+                mw->type = w2->type;
+                mw->n_in = D;
+                mw->n_out = C;
+                mw->row_bytes = rwkv_type_size(w2->type, (uint64_t)D);
+                mw->data = (const unsigned char *)w2->data + (size_t)j * (size_t)C * mw->row_bytes;
+            }
+            RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_decay_w1.weight"), C, &l->att_decay_w1, error));
+            RWKV__TRY(RWKV__MATRIX("time_mix_decay_w2.weight", l->att_decay_w1.n_out, C, att_decay_w2));
+        }
+        if (V == 7) {
+            RWKV__TRY(rwkv__load_vector(m, RWKV__NAME("time_mix_lerp_fused.weight"), 6 * C, &cursor,
+                                        &fused, error));
+            for (j = 0; j < 6; j++) l->att_lerp[j] = fused + j * C;
+            RWKV__TRY(RWKV__VECTOR("time_mix_w0.weight", att_w0));
+            RWKV__TRY(RWKV__VECTOR("time_mix_a0.weight", att_a0));
+            RWKV__TRY(RWKV__VECTOR("time_mix_k_k.weight", att_k_k));
+            RWKV__TRY(RWKV__VECTOR("time_mix_k_a.weight", att_k_a));
+            RWKV__TRY(RWKV__VECTOR("time_mix_r_k.weight", att_r_k));
+            RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_w1.weight"), C, &l->att_w1, error));
+            RWKV__TRY(RWKV__MATRIX("time_mix_w2.weight", l->att_w1.n_out, C, att_w2));
+            RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_a1.weight"), C, &l->att_a1, error));
+            RWKV__TRY(RWKV__MATRIX("time_mix_a2.weight", l->att_a1.n_out, C, att_a2));
+            RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_g1.weight"), C, &l->att_g1, error));
+            RWKV__TRY(RWKV__MATRIX("time_mix_g2.weight", l->att_g1.n_out, C, att_g2));
+            if (i > 0) { /* layer 0's value residual is the identity: no v0/v1/v2 */
+                RWKV__TRY(RWKV__VECTOR("time_mix_v0.weight", att_v0));
+                RWKV__TRY(rwkv__load_lora(m, RWKV__NAME("time_mix_v1.weight"), C, &l->att_v1, error));
+                RWKV__TRY(RWKV__MATRIX("time_mix_v2.weight", l->att_v1.n_out, C, att_v2));
+            }
+        }
+#undef RWKV__NAME
 #undef RWKV__VECTOR
 #undef RWKV__MATRIX
     }
+#undef RWKV__TRY
     return RWKV_OK;
 }
 
@@ -1329,7 +1531,7 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
     if (size >= 4 && rwkv__le32(data) == 0x46554747u) {
         size_t len;
         const char *arch;
-        uint32_t n_layer = 0;
+        uint32_t n_layer = 0, value;
         m->format = "gguf";
         res = rwkv__gguf_parse(m, &g, data, size, error);
         if (res) goto done;
@@ -1338,28 +1540,39 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
             res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF has no general.architecture");
             goto done;
         }
-        if (!rwkv__gguf_string_is(&g, "general.architecture", "rwkv4")) {
+        for (i = 4; i <= 7; i++) {
+            char key[48] = "rwkvN";
+            key[4] = (char)('0' + i);
+            if (!rwkv__gguf_string_is(&g, "general.architecture", key)) continue;
+            m->version = i;
+            strcpy(key + 5, ".block_count");
+            if (!rwkv__gguf_get_u32(&g, key, &n_layer) || n_layer > RWKV_MAX_LAYERS) {
+                res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF %s missing or bad", key);
+                goto done;
+            }
+            strcpy(key + 5, ".wkv.head_size");
+            if (rwkv__gguf_get_u32(&g, key, &value) && value <= RWKV_MAX_EMBD)
+                m->head_size = (int)value;
+            strcpy(key + 5, ".rescale_every_n_layers");
+            if (rwkv__gguf_get_u32(&g, key, &value) && value <= RWKV_MAX_LAYERS)
+                m->rescale_every = (int)value;
+        }
+        if (!m->version) {
             char name[32];
             size_t n = len < sizeof(name) - 1 ? len : sizeof(name) - 1;
             memcpy(name, arch, n);
             name[n] = 0;
             res = rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
-                             "GGUF architecture \"%s\" is not supported (this build runs rwkv4)",
+                             "GGUF architecture \"%s\" is not supported (rwkv4 to rwkv7 are)",
                              name);
             goto done;
         }
-        if (!rwkv__gguf_get_u32(&g, "rwkv4.block_count", &n_layer) || n_layer > RWKV_MAX_LAYERS) {
-            res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF rwkv4.block_count missing or bad");
-            goto done;
-        }
-        m->version = 4;
         m->n_layer = (int)n_layer;
     } else if (size >= 24 && rwkv__le32(data) == 0x67676d66u) {
         uint32_t header[6];
         m->format = "rwkv.cpp";
         res = rwkv__bin_parse(m, data, size, header, error);
         if (res) goto done;
-        m->version = 4;
         m->n_layer = header[4] > RWKV_MAX_LAYERS ? -1 : (int)header[4];
         if (header[2] > RWKV_MAX_VOCAB || header[3] > RWKV_MAX_EMBD) {
             res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp header: absurd sizes");
@@ -1377,12 +1590,13 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
                              m->tensors[i].name);
             goto done;
         }
-    res = rwkv__build_v4(m, error);
+    res = rwkv__build(m, error);
     if (res) goto done;
     if (!strcmp(m->format, "gguf")) {
         uint32_t value;
-        if ((rwkv__gguf_get_u32(&g, "rwkv4.embedding_length", &value) && value != (uint32_t)m->n_embd) ||
-            (rwkv__gguf_get_u32(&g, "rwkv4.feed_forward_length", &value) && value != (uint32_t)m->n_ffn)) {
+        char key[48] = "rwkvN.embedding_length";
+        key[4] = (char)('0' + m->version);
+        if (rwkv__gguf_get_u32(&g, key, &value) && value != (uint32_t)m->n_embd) {
             res = rwkv__fail(error, RWKV_ERROR_SHAPE, "GGUF metadata disagrees with tensor shapes");
             goto done;
         }
@@ -1531,7 +1745,9 @@ RWKVDEF void rwkv_model_get_info(const rwkv_model *m, rwkv_model_info *info) {
     info->n_embd = m->n_embd;
     info->n_vocab = m->n_vocab;
     info->n_ffn = m->n_ffn;
-    info->state_floats = (size_t)5 * (size_t)m->n_layer * (size_t)m->n_embd;
+    info->n_head = m->n_head;
+    info->head_size = m->head_size;
+    info->state_floats = rwkv__layer_state_floats(m) * (size_t)m->n_layer;
     info->state_blob_size = 48 + 4 * info->state_floats;
     info->file_bytes = m->file_bytes;
     info->format = m->format;
@@ -1712,57 +1928,76 @@ static void rwkv__matrix_row(const rwkv__matrix *w, int row, float *out) {
     }
 }
 
-static void rwkv__layer_norm(float *out, const float *x, const float *weight, const float *bias,
-                             int n) {
+/* out = (x - mean) / sqrt(var + eps) * weight + bias; out may be x. */
+static void rwkv__layer_norm_eps(float *out, const float *x, const float *weight,
+                                 const float *bias, int n, float eps) {
     float mean = 0.0f, var = 0.0f, inv;
     int i;
     for (i = 0; i < n; i++) mean += x[i];
     mean /= (float)n;
     for (i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
-    inv = 1.0f / sqrtf(var / (float)n + 1e-5f);
+    inv = 1.0f / sqrtf(var / (float)n + eps);
     for (i = 0; i < n; i++) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
 }
 
-static float rwkv__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static void rwkv__layer_norm(float *out, const float *x, const float *weight, const float *bias,
+                             int n) {
+    rwkv__layer_norm_eps(out, x, weight, bias, n, 1e-5f);
+}
 
 /* ---- State --------------------------------------------------------------- */
 
+/* Inputs of the projections after token shift, by role (v7's order). */
+enum { RWKV__IN_R, RWKV__IN_W, RWKV__IN_K, RWKV__IN_V, RWKV__IN_A, RWKV__IN_G };
+
 struct rwkv_state {
     const rwkv_model *model;
-    float *data;        /* the recurrent state: 5 vectors of n_embd per layer */
+    float *data;        /* the recurrent state, layer after layer           */
     size_t n_floats;
-    /* scratch for one token, n_embd floats each (hidden: n_ffn) */
-    float *x, *xx, *kx, *vx, *rx, *r, *k, *v, *out, *hidden;
+    /* scratch for one token, n_embd floats each unless said */
+    float *x;           /* the residual stream                              */
+    float *xx;          /* its layer-normed copy, input of a block          */
+    float *sx;          /* token shift: previous xx minus xx (v6, v7)       */
+    float *in[6];       /* inputs of the projections, by RWKV__IN_*         */
+    float *r, *k, *v, *w, *a, *g, *kk;
+    float *v_first;     /* v7: layer 0's value, mixed into later layers     */
+    float *out, *tmp;
+    float *hidden;      /* n_ffn: channel-mix hidden layer                  */
+    float *lora;        /* max_lora: LoRA bottlenecks (v6, v7)              */
 };
-
-enum { RWKV__ATT_X, RWKV__ATT_AA, RWKV__ATT_BB, RWKV__ATT_PP, RWKV__FFN_X, RWKV__V4_VECTORS };
 
 RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **state,
                                       rwkv_error *error) {
     rwkv_state *s;
     size_t C, n_floats, total;
     float *p;
+    int i;
     if (!model || !state) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
     C = (size_t)model->n_embd;
-    n_floats = RWKV__V4_VECTORS * (size_t)model->n_layer * C;
-    total = n_floats + 9 * C + (size_t)model->n_ffn;
+    n_floats = rwkv__layer_state_floats(model) * (size_t)model->n_layer;
+    total = n_floats + 20 * C + (size_t)model->n_ffn + (size_t)model->max_lora;
     s = (rwkv_state *)rwkv__calloc(1, sizeof(rwkv_state) + total * sizeof(float));
     if (!s) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     p = (float *)(void *)(s + 1);
     s->model = model;
-    s->data = p;
+    s->data = p, p += n_floats;
     s->n_floats = n_floats;
-    p += n_floats;
     s->x = p, p += C;
     s->xx = p, p += C;
-    s->kx = p, p += C;
-    s->vx = p, p += C;
-    s->rx = p, p += C;
+    s->sx = p, p += C;
+    for (i = 0; i < 6; i++) s->in[i] = p, p += C;
     s->r = p, p += C;
     s->k = p, p += C;
     s->v = p, p += C;
+    s->w = p, p += C;
+    s->a = p, p += C;
+    s->g = p, p += C;
+    s->kk = p, p += C;
+    s->v_first = p, p += C;
     s->out = p, p += C;
-    s->hidden = p;
+    s->tmp = p, p += C;
+    s->hidden = p, p += model->n_ffn;
+    s->lora = p;
     rwkv_state_reset(s);
     *state = s;
     rwkv__ok(error);
@@ -1772,16 +2007,18 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
 RWKVDEF void rwkv_state_free(rwkv_state *state) { RWKV_FREE(state); }
 
 RWKVDEF void rwkv_state_reset(rwkv_state *state) {
+    const rwkv_model *m;
     size_t C, i;
     int l;
     if (!state) return;
-    C = (size_t)state->model->n_embd;
+    m = state->model;
+    C = (size_t)m->n_embd;
     memset(state->data, 0, state->n_floats * sizeof(float));
-    /* pp, the running maximum exponent, starts at "minus infinity" */
-    for (l = 0; l < state->model->n_layer; l++) {
-        float *pp = state->data + ((size_t)l * RWKV__V4_VECTORS + RWKV__ATT_PP) * C;
-        for (i = 0; i < C; i++) pp[i] = -1e30f;
-    }
+    if (m->version == 4) /* pp, the running maximum exponent, starts at "minus infinity" */
+        for (l = 0; l < m->n_layer; l++) {
+            float *pp = state->data + (size_t)l * rwkv__layer_state_floats(m) + 3 * C;
+            for (i = 0; i < C; i++) pp[i] = -1e30f;
+        }
 }
 
 RWKVDEF float *rwkv_state_data(rwkv_state *state) { return state ? state->data : NULL; }
@@ -1812,7 +2049,7 @@ static void rwkv__state_header(const rwkv_state *s, unsigned char *h) {
     rwkv__put32(h + 12, (uint32_t)m->version);
     rwkv__put32(h + 16, (uint32_t)m->n_layer);
     rwkv__put32(h + 20, (uint32_t)m->n_embd);
-    rwkv__put32(h + 24, 0);
+    rwkv__put32(h + 24, (uint32_t)m->head_size);
     rwkv__put32(h + 28, 0);
     rwkv__put32(h + 32, (uint32_t)s->n_floats);
     rwkv__put32(h + 36, (uint32_t)((uint64_t)s->n_floats >> 32));
@@ -1864,31 +2101,49 @@ RWKVDEF rwkv_result rwkv_state_import(rwkv_state *state, const void *blob, size_
     return RWKV_OK;
 }
 
-/* ---- The RWKV-4 forward pass (RNN mode) ----------------------------------- */
+/* ---- The forward pass (RNN mode) ------------------------------------------ */
 
-/* Time mix: token shift, then the WKV recurrence, a weighted average of past
-   values whose weights decay by e^w per step (w < 0), with a bonus u for the
+static float rwkv__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static float rwkv__silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Token shift. v4 and v5 mix the current and previous input as
+   x*mix + prev*(1-mix); v6 and v7 write the same lerp as x + (prev-x)*mix. */
+static void rwkv__mix(float *out, const float *x, const float *prev, const float *mix, int C) {
+    int i;
+    for (i = 0; i < C; i++) out[i] = x[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+}
+
+static void rwkv__lerp(float *out, const float *x, const float *sx, const float *mix, int C) {
+    int i;
+    for (i = 0; i < C; i++) out[i] = x[i] + sx[i] * mix[i];
+}
+
+/* Layer norm of each head's N values (H groups), in place. eps is 64e-5 in
+   every official v5-v7 implementation (the training code divides by 8
+   before a 1e-5 norm, which is the same function). */
+static void rwkv__group_norm(float *x, const float *weight, const float *bias, int H, int N) {
+    int h;
+    for (h = 0; h < H; h++) rwkv__layer_norm_eps(x + h * N, x + h * N, weight + h * N, bias + h * N, N, 64e-5f);
+}
+
+/* RWKV-4 time mix: the WKV recurrence, a weighted average of past values
+   whose weights decay by e^w per step (w < 0), with a bonus u for the
    current token:
        wkv_t = (sum_{i<t} e^{(t-1-i)w + k_i} v_i + e^{u+k_t} v_t)
              / (sum_{i<t} e^{(t-1-i)w + k_i}     + e^{u+k_t})
    kept as a numerator aa, denominator bb and their common exponent pp, so
    nothing overflows. out = W_o (sigmoid(r) * wkv). */
-static void rwkv__time_mix_v4(const rwkv__layer *l, float *layer_state, rwkv_state *s, int C) {
-    float *last_x = layer_state + RWKV__ATT_X * C;
-    float *aa = layer_state + RWKV__ATT_AA * C;
-    float *bb = layer_state + RWKV__ATT_BB * C;
-    float *pp = layer_state + RWKV__ATT_PP * C;
+static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s, int C) {
+    float *last_x = state, *aa = state + C, *bb = state + 2 * C, *pp = state + 3 * C;
     int i;
-    for (i = 0; i < C; i++) {
-        float x = s->xx[i], prev = last_x[i];
-        s->kx[i] = x * l->att_mix_k[i] + prev * (1.0f - l->att_mix_k[i]);
-        s->vx[i] = x * l->att_mix_v[i] + prev * (1.0f - l->att_mix_v[i]);
-        s->rx[i] = x * l->att_mix_r[i] + prev * (1.0f - l->att_mix_r[i]);
-        last_x[i] = x;
-    }
-    rwkv__matvec(&l->att_receptance, s->rx, s->r);
-    rwkv__matvec(&l->att_key, s->kx, s->k);
-    rwkv__matvec(&l->att_value, s->vx, s->v);
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C);
+    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
+    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
+    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
+    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
     for (i = 0; i < C; i++) {
         float k = s->k[i], v = s->v[i];
         /* output for this token, with the bonus u */
@@ -1904,47 +2159,209 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *layer_state, rwkv_sta
         aa[i] = e1 * aa[i] + e2 * v;
         bb[i] = e1 * bb[i] + e2;
         pp[i] = p;
-        s->rx[i] = rwkv__sigmoid(s->r[i]) * wkv;
+        s->tmp[i] = rwkv__sigmoid(s->r[i]) * wkv;
     }
-    rwkv__matvec(&l->att_output, s->rx, s->out);
+    rwkv__matvec(&l->att_output, s->tmp, s->out);
 }
 
-/* Channel mix: token shift, then sigmoid(W_r rx) * W_v (relu(W_k kx))^2. */
-static void rwkv__channel_mix_v4(const rwkv__layer *l, float *layer_state, rwkv_state *s, int C) {
-    float *last_x = layer_state + RWKV__FFN_X * C;
-    int i;
-    for (i = 0; i < C; i++) {
-        float x = s->xx[i], prev = last_x[i];
-        s->kx[i] = x * l->ffn_mix_k[i] + prev * (1.0f - l->ffn_mix_k[i]);
-        s->rx[i] = x * l->ffn_mix_r[i] + prev * (1.0f - l->ffn_mix_r[i]);
-        last_x[i] = x;
+/* The v5/v6 recurrence, per head with an N x N state S[i=k index][j=v index]:
+       out_j = sum_i r_i (u_i k_i v_j + S_ij);   S_ij <- k_i v_j + w_i S_ij */
+static void rwkv__wkv_v5(float *S, const float *r, const float *k, const float *v,
+                         const float *w, const float *u, float *out, int H, int N) {
+    int h, i, j;
+    for (h = 0; h < H; h++) {
+        const int o = h * N;
+        float *Sh = S + (size_t)h * N * N;
+        for (j = 0; j < N; j++) out[o + j] = 0.0f;
+        for (i = 0; i < N; i++) {
+            float *row = Sh + (size_t)i * N;
+            const float ki = k[o + i], ri = r[o + i], ui = u[o + i], wi = w[o + i];
+            for (j = 0; j < N; j++) {
+                float kv = ki * v[o + j];
+                out[o + j] += ri * (ui * kv + row[j]);
+                row[j] = kv + wi * row[j];
+            }
+        }
     }
-    rwkv__matvec(&l->ffn_key, s->kx, s->hidden);
-    for (i = 0; i < l->ffn_key.n_out; i++) {
+}
+
+/* Group norm, the v5.2/v6 gate, and the output projection. */
+static void rwkv__time_mix_output(const rwkv_model *m, const rwkv__layer *l, rwkv_state *s) {
+    int i;
+    rwkv__group_norm(s->tmp, l->att_ln_x_weight, l->att_ln_x_bias, m->n_head, m->head_size);
+    if (l->att_gate.data)
+        for (i = 0; i < m->n_embd; i++) s->tmp[i] *= s->g[i];
+    rwkv__matvec(&l->att_output, s->tmp, s->out);
+}
+
+/* RWKV-5: linear attention with a matrix state per head, a fixed decay w
+   per channel (v5.1: per head), and in v5.2 a SiLU gate. */
+static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s) {
+    int C = m->n_embd, i;
+    float *last_x = state;
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C);
+    if (l->att_gate.data) rwkv__mix(s->in[RWKV__IN_G], s->xx, last_x, l->att_mix_g, C);
+    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
+    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
+    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
+    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
+    if (l->att_gate.data) {
+        rwkv__matvec(&l->att_gate, s->in[RWKV__IN_G], s->g);
+        for (i = 0; i < C; i++) s->g[i] = rwkv__silu(s->g[i]);
+    }
+    rwkv__wkv_v5(state + C, s->r, s->k, s->v, l->att_decay, l->att_first, s->tmp, m->n_head,
+                 m->head_size);
+    rwkv__time_mix_output(m, l, s);
+}
+
+/* RWKV-6: as v5.2, but the token shift and the decay depend on the input,
+   through small LoRAs: mix_p = maa_p + W2_p tanh(W1 (x + sx*maa_x))_p for
+   p = w,k,v,r,g, and w = exp(-exp(decay + Wd2 tanh(Wd1 x_w))). */
+static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s) {
+    static const int role[5] = {RWKV__IN_W, RWKV__IN_K, RWKV__IN_V, RWKV__IN_R, RWKV__IN_G};
+    int C = m->n_embd, D = l->att_maa_w1.n_out / 5, i, p;
+    float *last_x = state;
+    for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
+    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
+    rwkv__lerp(s->tmp, s->xx, s->sx, l->att_maa_x, C);
+    rwkv__matvec(&l->att_maa_w1, s->tmp, s->lora);
+    for (i = 0; i < 5 * D; i++) s->lora[i] = tanhf(s->lora[i]);
+    for (p = 0; p < 5; p++) {
+        float *in = s->in[role[p]];
+        rwkv__matvec(&l->att_maa_w2[p], s->lora + p * D, s->tmp);
+        for (i = 0; i < C; i++) in[i] = s->xx[i] + s->sx[i] * (l->att_maa[p][i] + s->tmp[i]);
+    }
+    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
+    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
+    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
+    rwkv__matvec(&l->att_gate, s->in[RWKV__IN_G], s->g);
+    for (i = 0; i < C; i++) s->g[i] = rwkv__silu(s->g[i]);
+    rwkv__matvec(&l->att_decay_w1, s->in[RWKV__IN_W], s->lora);
+    for (i = 0; i < l->att_decay_w1.n_out; i++) s->lora[i] = tanhf(s->lora[i]);
+    rwkv__matvec(&l->att_decay_w2, s->lora, s->w);
+    for (i = 0; i < C; i++) s->w[i] = expf(-expf(l->att_decay[i] + s->w[i]));
+    rwkv__wkv_v5(state + C, s->r, s->k, s->v, s->w, l->att_first, s->tmp, m->n_head, m->head_size);
+    rwkv__time_mix_output(m, l, s);
+}
+
+/* RWKV-7: the generalized delta rule. Per head, with S[i=v index][j=k index]:
+       S <- S diag(w) - (S kk) (kk*a)^T + v k^T;   out = S r
+   where kk is the normalized key, a the in-context learning rate, and w
+   the decay; then group norm, a bonus (r.k.r_k) v, the gate g and W_o. */
+static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int layer, float *state,
+                              rwkv_state *s) {
+    int C = m->n_embd, H = m->n_head, N = m->head_size, i, j, h;
+    float *last_x = state, *S = state + C;
+    for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
+    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
+    for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C);
+    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
+    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
+    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
+    /* decay w = w0 + W2 tanh(W1 x_w), squashed into (e^-0.606531, 1) below */
+    rwkv__matvec(&l->att_w1, s->in[RWKV__IN_W], s->lora);
+    for (i = 0; i < l->att_w1.n_out; i++) s->lora[i] = tanhf(s->lora[i]);
+    rwkv__matvec(&l->att_w2, s->lora, s->w);
+    /* in-context learning rate a = sigmoid(a0 + A2 A1 x_a) */
+    rwkv__matvec(&l->att_a1, s->in[RWKV__IN_A], s->lora);
+    rwkv__matvec(&l->att_a2, s->lora, s->a);
+    /* gate g = G2 sigmoid(G1 x_g) */
+    rwkv__matvec(&l->att_g1, s->in[RWKV__IN_G], s->lora);
+    for (i = 0; i < l->att_g1.n_out; i++) s->lora[i] = rwkv__sigmoid(s->lora[i]);
+    rwkv__matvec(&l->att_g2, s->lora, s->g);
+    for (i = 0; i < C; i++) {
+        s->w[i] = expf(-0.606531f * rwkv__sigmoid(l->att_w0[i] + s->w[i]));
+        s->a[i] = rwkv__sigmoid(l->att_a0[i] + s->a[i]);
+        s->kk[i] = s->k[i] * l->att_k_k[i];
+        s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->att_k_a[i]);
+    }
+    for (h = 0; h < H; h++) { /* kk: unit length per head */
+        float norm = 0.0f;
+        for (j = 0; j < N; j++) norm += s->kk[h * N + j] * s->kk[h * N + j];
+        norm = sqrtf(norm);
+        norm = norm > 1e-12f ? norm : 1e-12f;
+        for (j = 0; j < N; j++) s->kk[h * N + j] /= norm;
+    }
+    /* value residual: later layers mix in layer 0's value */
+    if (layer == 0) {
+        memcpy(s->v_first, s->v, sizeof(float) * (size_t)C);
+    } else {
+        rwkv__matvec(&l->att_v1, s->in[RWKV__IN_V], s->lora);
+        rwkv__matvec(&l->att_v2, s->lora, s->tmp);
+        for (i = 0; i < C; i++)
+            s->v[i] += (s->v_first[i] - s->v[i]) * rwkv__sigmoid(l->att_v0[i] + s->tmp[i]);
+    }
+    for (h = 0; h < H; h++) {
+        const int o = h * N;
+        float bonus = 0.0f;
+        for (i = 0; i < N; i++) {
+            float *row = S + ((size_t)h * N + (size_t)i) * N, sa = 0.0f, y = 0.0f;
+            const float vi = s->v[o + i];
+            for (j = 0; j < N; j++) sa += row[j] * s->kk[o + j];
+            for (j = 0; j < N; j++) {
+                row[j] = row[j] * s->w[o + j] - sa * s->kk[o + j] * s->a[o + j] + vi * s->k[o + j];
+                y += row[j] * s->r[o + j];
+            }
+            s->tmp[o + i] = y;
+        }
+        rwkv__layer_norm_eps(s->tmp + o, s->tmp + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
+        for (j = 0; j < N; j++) bonus += s->r[o + j] * s->k[o + j] * l->att_r_k[o + j];
+        for (i = 0; i < N; i++) s->tmp[o + i] = (s->tmp[o + i] + bonus * s->v[o + i]) * s->g[o + i];
+    }
+    rwkv__matvec(&l->att_output, s->tmp, s->out);
+}
+
+/* Channel mix: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2 (v7: no receptance). */
+static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s) {
+    int C = m->n_embd, i;
+    if (m->version <= 5) {
+        rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C);
+        rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C);
+    } else {
+        for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
+        rwkv__lerp(s->in[RWKV__IN_K], s->xx, s->sx, l->ffn_mix_k, C);
+        if (l->ffn_mix_r) rwkv__lerp(s->in[RWKV__IN_R], s->xx, s->sx, l->ffn_mix_r, C);
+    }
+    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
+    rwkv__matvec(&l->ffn_key, s->in[RWKV__IN_K], s->hidden);
+    for (i = 0; i < m->n_ffn; i++) {
         float h = s->hidden[i] > 0.0f ? s->hidden[i] : 0.0f;
         s->hidden[i] = h * h;
     }
     rwkv__matvec(&l->ffn_value, s->hidden, s->out);
-    rwkv__matvec(&l->ffn_receptance, s->rx, s->r);
-    for (i = 0; i < C; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
+    if (l->ffn_receptance.data) {
+        rwkv__matvec(&l->ffn_receptance, s->in[RWKV__IN_R], s->r);
+        for (i = 0; i < C; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
+    }
 }
 
 /* x = LN0(emb[token]); per layer x += TimeMix(LN1(x)), x += ChannelMix(LN2(x));
    logits = head LN_out(x). */
-static void rwkv__forward_v4(rwkv_state *s, int32_t token, float *logits) {
+static void rwkv__forward(rwkv_state *s, int32_t token, float *logits) {
     const rwkv_model *m = s->model;
+    const size_t per_layer = rwkv__layer_state_floats(m), ffn_offset = rwkv__ffn_state_offset(m);
     int C = m->n_embd, l, i;
     rwkv__matrix_row(&m->embedding, token, s->out);
     rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C);
     for (l = 0; l < m->n_layer; l++) {
         const rwkv__layer *layer = &m->layers[l];
-        float *layer_state = s->data + (size_t)l * RWKV__V4_VECTORS * (size_t)C;
+        float *state = s->data + (size_t)l * per_layer;
         rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C);
-        rwkv__time_mix_v4(layer, layer_state, s, C);
+        switch (m->version) {
+        case 4: rwkv__time_mix_v4(layer, state, s, C); break;
+        case 5: rwkv__time_mix_v5(m, layer, state, s); break;
+        case 6: rwkv__time_mix_v6(m, layer, state, s); break;
+        default: rwkv__time_mix_v7(m, layer, l, state, s); break;
+        }
         for (i = 0; i < C; i++) s->x[i] += s->out[i];
         rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C);
-        rwkv__channel_mix_v4(layer, layer_state, s, C);
+        rwkv__channel_mix(m, layer, state + ffn_offset, s);
         for (i = 0; i < C; i++) s->x[i] += s->out[i];
+        /* HF-derived v6 GGUFs pre-divide two weights by 2^(l/n): undo here */
+        if (m->rescale_every && (l + 1) % m->rescale_every == 0)
+            for (i = 0; i < C; i++) s->x[i] *= 0.5f;
     }
     if (logits) {
         rwkv__layer_norm(s->xx, s->x, m->ln_out_weight, m->ln_out_bias, C);
@@ -1958,7 +2375,7 @@ RWKVDEF rwkv_result rwkv_eval(rwkv_state *state, int32_t token, float *logits,
     if (token < 0 || token >= state->model->n_vocab)
         return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE, "token %d is outside the vocabulary (0..%d)",
                           (int)token, state->model->n_vocab - 1);
-    rwkv__forward_v4(state, token, logits);
+    rwkv__forward(state, token, logits);
     rwkv__ok(error);
     return RWKV_OK;
 }
@@ -1972,7 +2389,7 @@ RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens,
             return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE,
                               "token %d at position %zu is outside the vocabulary (0..%d)",
                               (int)tokens[i], i, state->model->n_vocab - 1);
-    for (i = 0; i < n; i++) rwkv__forward_v4(state, tokens[i], i + 1 == n ? logits : NULL);
+    for (i = 0; i < n; i++) rwkv__forward(state, tokens[i], i + 1 == n ? logits : NULL);
     rwkv__ok(error);
     return RWKV_OK;
 }
