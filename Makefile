@@ -3,10 +3,17 @@ CC      ?= cc
 CXX     ?= c++
 OPT     ?= -O2
 WARN     = -std=c11 -Wall -Wextra -pedantic -Werror
-CFLAGS  += $(OPT) $(WARN)
+# SIMD kernels for this machine (ARCH= builds the plain C kernels only)
+ARCH    ?= -march=native
+# OpenMP threads where the compiler has it (OPENMP=0 to build without)
+OPENMP  ?= $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1 || echo 0)
+ifeq ($(OPENMP),1)
+OMPFLAGS = -fopenmp
+endif
+CFLAGS  += $(OPT) $(WARN) $(ARCH) $(OMPFLAGS)
 LDLIBS  += -lm
 DATA    ?= ../shared/data
-SAN      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN      = -O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HEADERS  = rwkv.h $(wildcard tools/*.h)
 PROGRAMS = bin/rwkv bin/minimal

@@ -38,6 +38,9 @@
  *   RWKV_ASSERT(x)       internal invariant checks (default: assert.h).
  *                        Never used for input validation: bad input always
  *                        comes back as an error code.
+ *   RWKV_NO_SIMD         use the plain C kernels even where AVX2 is enabled.
+ *   RWKV_CHUNK           tokens per chunk in sequence mode (default 32); a
+ *                        state's scratch grows with it (1 for firmware).
  *   RWKV_MAX_LAYERS, RWKV_MAX_EMBD, RWKV_MAX_VOCAB
  *                        limits against hostile files (4096, 65536, 1<<24).
  *
@@ -246,6 +249,11 @@ RWKVDEF rwkv_result rwkv_state_import(rwkv_state *state, const void *blob,
 
 /* ---- Evaluation --------------------------------------------------------- */
 
+/* Threads used by this state's evaluations (rows of each matrix are split
+   among them). Needs OpenMP (compile with -fopenmp); without it, or with
+   n < 1, evaluation runs on the calling thread alone. Default 1. */
+RWKVDEF void rwkv_state_set_threads(rwkv_state *state, int n_threads);
+
 /* Feed one token: advance the state and, if logits is not NULL, write the
    n_vocab logits of the next token there (NULL skips the output head, which
    is the largest matrix of small models). Allocates nothing. */
@@ -253,8 +261,10 @@ RWKVDEF rwkv_result rwkv_eval(rwkv_state *state, int32_t token, float *logits,
                               rwkv_error *error);
 
 /* Feed n tokens in order; logits (if not NULL) receives those after the
-   last one. Equal to n calls of rwkv_eval(). n == 0 is allowed and leaves
-   logits untouched. A bad token is found before the state is changed. */
+   last one. Equal to n calls of rwkv_eval() within float rounding, and
+   faster: the tokens go through the model in chunks of RWKV_CHUNK (32), so
+   each weight is read once per chunk. n == 0 is allowed and leaves logits
+   untouched. A bad token is found before the state is changed. */
 RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens,
                                        size_t n, float *logits, rwkv_error *error);
 
@@ -1788,14 +1798,16 @@ RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i, rwkv_tenso
     return RWKV_OK;
 }
 
-/* ---- Kernels: matrix times vector, one per weight type ------------------- */
+/* ---- Kernels: matrix times vectors, one per weight type ------------------ */
 
 /* Each dot product below multiplies one row of a matrix, stored in its
    file type, with a float vector. Quantized rows are sequences of 32-weight
    blocks in ggml's layout: a scale d (and for *_1 types a minimum m), then
-   the packed integers; low nibbles are elements 0-15, high nibbles 16-31. */
+   the packed integers; low nibbles are elements 0-15, high nibbles 16-31.
+   Every kernel has a plain C version; SIMD versions (AVX2+FMA+F16C) sit
+   beside them and must give the same results within float rounding. */
 
-static float rwkv__dot_f32(const unsigned char *row, const float *x, int n) {
+static float rwkv__dot_f32_plain(const unsigned char *row, const float *x, int n) {
     const float *w = (const float *)(const void *)row;
     float sum = 0.0f;
     int i;
@@ -1803,23 +1815,21 @@ static float rwkv__dot_f32(const unsigned char *row, const float *x, int n) {
     return sum;
 }
 
-static float rwkv__dot_f16(const unsigned char *row, const float *x, int n) {
-    const uint16_t *w = (const uint16_t *)(const void *)row;
+static float rwkv__dot_f16_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int i;
-    for (i = 0; i < n; i++) sum += rwkv__f16_to_f32(w[i]) * x[i];
+    for (i = 0; i < n; i++) sum += rwkv__f16_to_f32(rwkv__le16(row + 2 * i)) * x[i];
     return sum;
 }
 
-static float rwkv__dot_bf16(const unsigned char *row, const float *x, int n) {
-    const uint16_t *w = (const uint16_t *)(const void *)row;
+static float rwkv__dot_bf16_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int i;
-    for (i = 0; i < n; i++) sum += rwkv__bf16_to_f32(w[i]) * x[i];
+    for (i = 0; i < n; i++) sum += rwkv__bf16_to_f32(rwkv__le16(row + 2 * i)) * x[i];
     return sum;
 }
 
-static float rwkv__dot_q8_0(const unsigned char *row, const float *x, int n) {
+static float rwkv__dot_q8_0_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int b, j;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
@@ -1831,35 +1841,19 @@ static float rwkv__dot_q8_0(const unsigned char *row, const float *x, int n) {
     return sum;
 }
 
-/* Q4_0: (q - 8) * d.  Q4_1: q * d + m. */
-static float rwkv__dot_q4(const unsigned char *row, const float *x, int n, int has_min) {
-    const int block_bytes = has_min ? 20 : 18;
+/* Q4_0: (q - 8) * d.  Q4_1: q * d + m.  Q5_0: (q - 16) * d.  Q5_1: q * d + m,
+   where the fifth bits of a Q5 block's 32 weights are the 32 bits of qh.
+   Per block: d * sum(q x) + offset * sum(x), offset = m or -8d or -16d. */
+static float rwkv__dot_q4_q5_plain(const unsigned char *row, const float *x, int n, int has_min,
+                                   int five_bits) {
+    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
     float sum = 0.0f;
     int b, j;
     for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
-        const unsigned char *qs = row + (has_min ? 4 : 2);
+        const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
+        uint32_t qh = five_bits ? rwkv__le32(row + 2 + 2 * has_min) : 0;
         float d = rwkv__f16_to_f32(rwkv__le16(row));
-        float qx = 0.0f, xsum = 0.0f;
-        for (j = 0; j < 16; j++) {
-            qx += (float)(qs[j] & 15) * x[j] + (float)(qs[j] >> 4) * x[j + 16];
-            xsum += x[j] + x[j + 16];
-        }
-        sum += d * qx + (has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : -8.0f * d) * xsum;
-    }
-    return sum;
-}
-
-/* Q5_0: (q - 16) * d.  Q5_1: q * d + m. The fifth bits of the 32 weights
-   are the 32 bits of qh. */
-static float rwkv__dot_q5(const unsigned char *row, const float *x, int n, int has_min) {
-    const int block_bytes = has_min ? 24 : 22;
-    float sum = 0.0f;
-    int b, j;
-    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
-        const unsigned char *qh_bytes = row + (has_min ? 4 : 2);
-        const unsigned char *qs = qh_bytes + 4;
-        uint32_t qh = rwkv__le32(qh_bytes);
-        float d = rwkv__f16_to_f32(rwkv__le16(row));
+        float offset = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
         float qx = 0.0f, xsum = 0.0f;
         for (j = 0; j < 16; j++) {
             int lo = (qs[j] & 15) | (int)(((qh >> j) & 1u) << 4);
@@ -1867,65 +1861,220 @@ static float rwkv__dot_q5(const unsigned char *row, const float *x, int n, int h
             qx += (float)lo * x[j] + (float)hi * x[j + 16];
             xsum += x[j] + x[j + 16];
         }
-        sum += d * qx + (has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : -16.0f * d) * xsum;
+        sum += d * qx + offset * xsum;
     }
     return sum;
 }
 
-static float rwkv__dot(const rwkv__matrix *w, int row, const float *x) {
-    const unsigned char *r = w->data + (size_t)row * w->row_bytes;
-    switch (w->type) {
-    case RWKV_TYPE_F32: return rwkv__dot_f32(r, x, w->n_in);
-    case RWKV_TYPE_F16: return rwkv__dot_f16(r, x, w->n_in);
-    case RWKV_TYPE_BF16: return rwkv__dot_bf16(r, x, w->n_in);
-    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0(r, x, w->n_in);
-    case RWKV_TYPE_Q4_0: return rwkv__dot_q4(r, x, w->n_in, 0);
-    case RWKV_TYPE_Q4_1: return rwkv__dot_q4(r, x, w->n_in, 1);
-    case RWKV_TYPE_Q5_0: return rwkv__dot_q5(r, x, w->n_in, 0);
-    case RWKV_TYPE_Q5_1: return rwkv__dot_q5(r, x, w->n_in, 1);
+/* n elements of a row (n a multiple of the block size for quantized
+   types) as floats: the embedding lookup, and prefill of quantized rows. */
+static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
+    int i, j;
+    if (type == RWKV_TYPE_F32) {
+        memcpy(out, r, sizeof(float) * (size_t)n);
+    } else if (type == RWKV_TYPE_F16) {
+        for (i = 0; i < n; i++) out[i] = rwkv__f16_to_f32(rwkv__le16(r + 2 * i));
+    } else if (type == RWKV_TYPE_BF16) {
+        for (i = 0; i < n; i++) out[i] = rwkv__bf16_to_f32(rwkv__le16(r + 2 * i));
+    } else if (type == RWKV_TYPE_Q8_0) {
+        for (i = 0; i < n / 32; i++, r += 34, out += 32) {
+            float d = rwkv__f16_to_f32(rwkv__le16(r));
+            for (j = 0; j < 32; j++) out[j] = d * (float)(signed char)r[2 + j];
+        }
+    } else {
+        const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+        const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+        const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+        for (i = 0; i < n / 32; i++, r += block_bytes, out += 32) {
+            const unsigned char *qs = r + 2 + 2 * has_min + 4 * five_bits;
+            uint32_t qh = five_bits ? rwkv__le32(r + 2 + 2 * has_min) : 0;
+            float d = rwkv__f16_to_f32(rwkv__le16(r));
+            float m = has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2)) : (five_bits ? -16.0f : -8.0f) * d;
+            for (j = 0; j < 16; j++) {
+                out[j] = d * (float)((qs[j] & 15) | (int)(((qh >> j) & 1u) << 4)) + m;
+                out[j + 16] = d * (float)((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4)) + m;
+            }
+        }
+    }
+}
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && !defined(RWKV_NO_SIMD)
+#define RWKV__AVX2 1
+#include <immintrin.h>
+
+static float rwkv__hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float rwkv__dot_f32_avx2(const unsigned char *row, const float *x, int n) {
+    const float *w = (const float *)(const void *)row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    float sum;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    sum = rwkv__hsum_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+/* 16-bit floats widened 8 at a time: F16C for f16, a shift for bf16. */
+static __m256 rwkv__load8_f16(const unsigned char *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+static __m256 rwkv__load8_bf16(const unsigned char *p) {
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+static float rwkv__dot_half_avx2(const unsigned char *row, const float *x, int n, int bf16) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = bf16 ? rwkv__load8_bf16(row + 2 * i) : rwkv__load8_f16(row + 2 * i);
+        __m256 w1 = bf16 ? rwkv__load8_bf16(row + 2 * i + 16) : rwkv__load8_f16(row + 2 * i + 16);
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    sum = rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
+    for (; i < n; i++)
+        sum += (bf16 ? rwkv__bf16_to_f32(rwkv__le16(row + 2 * i)) : rwkv__f16_to_f32(rwkv__le16(row + 2 * i))) * x[i];
+    return sum;
+}
+
+static float rwkv__dot_f16_avx2(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_avx2(row, x, n, 0);
+}
+
+static float rwkv__dot_bf16_avx2(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_avx2(row, x, n, 1);
+}
+
+static float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += 34, x += 32) {
+        __m256 block = _mm256_setzero_ps();
+        for (j = 0; j < 32; j += 8) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + j));
+            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+            block = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + j), block);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rwkv__f16_to_f32(rwkv__le16(row))), block, acc);
+    }
+    return rwkv__hsum_avx2(acc);
+}
+
+static float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int n, int has_min,
+                                  int five_bits) {
+    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+    const __m256i lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m128i low4 = _mm_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    int b, part;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
+        uint32_t qh = five_bits ? rwkv__le32(row + 2 + 2 * has_min) : 0;
+        __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
+        __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+        float d = rwkv__f16_to_f32(rwkv__le16(row));
+        float offset = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
+        __m256 qx = _mm256_setzero_ps(), xsum = _mm256_setzero_ps();
+        for (part = 0; part < 4; part++) { /* elements 8*part .. 8*part+7 */
+            __m128i bytes = part < 2 ? lo : hi;
+            __m256i q = _mm256_cvtepu8_epi32(part & 1 ? _mm_srli_si128(bytes, 8) : bytes);
+            __m256 xv = _mm256_loadu_ps(x + 8 * part);
+            if (five_bits) {
+                __m256i bits = _mm256_and_si256(_mm256_set1_epi32((int)(qh >> (8 * part))), lane_bits);
+                bits = _mm256_and_si256(_mm256_cmpeq_epi32(bits, lane_bits), _mm256_set1_epi32(16));
+                q = _mm256_or_si256(q, bits);
+            }
+            qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), xv, qx);
+            xsum = _mm256_add_ps(xsum, xv);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), qx, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(offset), xsum, acc);
+    }
+    return rwkv__hsum_avx2(acc);
+}
+#endif
+
+/* The one dispatch point: the SIMD kernel where compiled, else plain C. */
+static float rwkv__dot(int type, const unsigned char *row, const float *x, int n) {
+    switch (type) {
+#ifdef RWKV__AVX2
+    case RWKV_TYPE_F32: return rwkv__dot_f32_avx2(row, x, n);
+    case RWKV_TYPE_F16: return rwkv__dot_f16_avx2(row, x, n);
+    case RWKV_TYPE_BF16: return rwkv__dot_bf16_avx2(row, x, n);
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0_avx2(row, x, n);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q4_q5_avx2(row, x, n, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q4_q5_avx2(row, x, n, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q4_q5_avx2(row, x, n, 0, 1);
+    case RWKV_TYPE_Q5_1: return rwkv__dot_q4_q5_avx2(row, x, n, 1, 1);
+#else
+    case RWKV_TYPE_F32: return rwkv__dot_f32_plain(row, x, n);
+    case RWKV_TYPE_F16: return rwkv__dot_f16_plain(row, x, n);
+    case RWKV_TYPE_BF16: return rwkv__dot_bf16_plain(row, x, n);
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0_plain(row, x, n);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q4_q5_plain(row, x, n, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q4_q5_plain(row, x, n, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q4_q5_plain(row, x, n, 0, 1);
+    case RWKV_TYPE_Q5_1: return rwkv__dot_q4_q5_plain(row, x, n, 1, 1);
+#endif
     }
     RWKV_ASSERT(0 && "type checked at load");
     return 0.0f;
 }
 
-/* y = W x */
-static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y) {
-    int i;
-    for (i = 0; i < w->n_out; i++) y[i] = rwkv__dot(w, i, x);
+#ifndef RWKV_CHUNK
+#define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
+#endif
+#define RWKV__SEGMENT 256
+
+/* One output row for T tokens: y[t][o] = W[o] . x[t]. One token uses the
+   fused kernel; several tokens read the row once, a segment at a time,
+   as floats, so the cost of decoding weights is shared by the chunk. */
+static void rwkv__matmul_row(const rwkv__matrix *w, int o, const float *x, float *y, int T) {
+    const unsigned char *row = w->data + (size_t)o * w->row_bytes;
+    int t, start;
+    if (T == 1 || w->type == RWKV_TYPE_F32) {
+        for (t = 0; t < T; t++)
+            y[(size_t)t * (size_t)w->n_out + (size_t)o] = rwkv__dot(w->type, row, x + (size_t)t * (size_t)w->n_in, w->n_in);
+        return;
+    } else {
+        float segment[RWKV__SEGMENT], acc[RWKV_CHUNK];
+        for (t = 0; t < T; t++) acc[t] = 0.0f;
+        for (start = 0; start < w->n_in; start += RWKV__SEGMENT) {
+            int len = w->n_in - start < RWKV__SEGMENT ? w->n_in - start : RWKV__SEGMENT;
+            rwkv__dequantize(w->type, row + rwkv_type_size(w->type, (uint64_t)start), len, segment);
+            for (t = 0; t < T; t++)
+                acc[t] += rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)segment,
+                                    x + (size_t)t * (size_t)w->n_in + (size_t)start, len);
+        }
+        for (t = 0; t < T; t++) y[(size_t)t * (size_t)w->n_out + (size_t)o] = acc[t];
+    }
 }
 
-/* One row of a matrix as floats: the embedding lookup. */
-static void rwkv__matrix_row(const rwkv__matrix *w, int row, float *out) {
-    const unsigned char *r = w->data + (size_t)row * w->row_bytes;
-    int n = w->n_in, i, j;
-    if (w->type == RWKV_TYPE_F32) {
-        memcpy(out, r, sizeof(float) * (size_t)n);
-    } else if (w->type == RWKV_TYPE_F16 || w->type == RWKV_TYPE_BF16) {
-        for (i = 0; i < n; i++)
-            out[i] = w->type == RWKV_TYPE_F16 ? rwkv__f16_to_f32(rwkv__le16(r + 2 * i))
-                                              : rwkv__bf16_to_f32(rwkv__le16(r + 2 * i));
-    } else {
-        const int block_bytes = (int)rwkv_type_size(w->type, 32);
-        for (i = 0; i < n / 32; i++, r += block_bytes, out += 32) {
-            float d = rwkv__f16_to_f32(rwkv__le16(r));
-            if (w->type == RWKV_TYPE_Q8_0) {
-                for (j = 0; j < 32; j++) out[j] = d * (float)(signed char)r[2 + j];
-            } else {
-                int has_min = w->type == RWKV_TYPE_Q4_1 || w->type == RWKV_TYPE_Q5_1;
-                int five_bits = w->type == RWKV_TYPE_Q5_0 || w->type == RWKV_TYPE_Q5_1;
-                const unsigned char *qs = r + (has_min ? 4 : 2) + (five_bits ? 4 : 0);
-                uint32_t qh = five_bits ? rwkv__le32(r + (has_min ? 4 : 2)) : 0;
-                float m = has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2))
-                                  : (five_bits ? -16.0f : -8.0f) * d;
-                for (j = 0; j < 16; j++) {
-                    int lo = (qs[j] & 15) | (int)(((qh >> j) & 1u) << 4);
-                    int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
-                    out[j] = d * (float)lo + m;
-                    out[j + 16] = d * (float)hi + m;
-                }
-            }
-        }
-    }
+/* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
+   With OpenMP the rows are split across threads. */
+static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads) {
+    int o;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= 65536)
+#endif
+    for (o = 0; o < w->n_out; o++) rwkv__matmul_row(w, o, x, y, T);
+    (void)n_threads;
 }
 
 /* out = (x - mean) / sqrt(var + eps) * weight + bias; out may be x. */
@@ -1940,9 +2089,12 @@ static void rwkv__layer_norm_eps(float *out, const float *x, const float *weight
     for (i = 0; i < n; i++) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
 }
 
+/* Layer norm of each of T rows of n values. */
 static void rwkv__layer_norm(float *out, const float *x, const float *weight, const float *bias,
-                             int n) {
-    rwkv__layer_norm_eps(out, x, weight, bias, n, 1e-5f);
+                             int n, int T) {
+    int t;
+    for (t = 0; t < T; t++)
+        rwkv__layer_norm_eps(out + (size_t)t * (size_t)n, x + (size_t)t * (size_t)n, weight, bias, n, 1e-5f);
 }
 
 /* ---- State --------------------------------------------------------------- */
@@ -1954,7 +2106,8 @@ struct rwkv_state {
     const rwkv_model *model;
     float *data;        /* the recurrent state, layer after layer           */
     size_t n_floats;
-    /* scratch for one token, n_embd floats each unless said */
+    /* scratch for a chunk of up to RWKV_CHUNK tokens: rows of n_embd
+       floats each, unless said */
     float *x;           /* the residual stream                              */
     float *xx;          /* its layer-normed copy, input of a block          */
     float *sx;          /* token shift: previous xx minus xx (v6, v7)       */
@@ -1964,6 +2117,7 @@ struct rwkv_state {
     float *out, *tmp;
     float *hidden;      /* n_ffn: channel-mix hidden layer                  */
     float *lora;        /* max_lora: LoRA bottlenecks (v6, v7)              */
+    int n_threads;
 };
 
 RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **state,
@@ -1975,13 +2129,14 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
     if (!model || !state) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
     C = (size_t)model->n_embd;
     n_floats = rwkv__layer_state_floats(model) * (size_t)model->n_layer;
-    total = n_floats + 20 * C + (size_t)model->n_ffn + (size_t)model->max_lora;
+    total = n_floats + RWKV_CHUNK * (20 * C + (size_t)model->n_ffn + (size_t)model->max_lora);
     s = (rwkv_state *)rwkv__calloc(1, sizeof(rwkv_state) + total * sizeof(float));
     if (!s) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     p = (float *)(void *)(s + 1);
     s->model = model;
     s->data = p, p += n_floats;
     s->n_floats = n_floats;
+    C *= RWKV_CHUNK;
     s->x = p, p += C;
     s->xx = p, p += C;
     s->sx = p, p += C;
@@ -1996,8 +2151,9 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
     s->v_first = p, p += C;
     s->out = p, p += C;
     s->tmp = p, p += C;
-    s->hidden = p, p += model->n_ffn;
+    s->hidden = p, p += RWKV_CHUNK * (size_t)model->n_ffn;
     s->lora = p;
+    s->n_threads = 1;
     rwkv_state_reset(s);
     *state = s;
     rwkv__ok(error);
@@ -2019,6 +2175,10 @@ RWKVDEF void rwkv_state_reset(rwkv_state *state) {
             float *pp = state->data + (size_t)l * rwkv__layer_state_floats(m) + 3 * C;
             for (i = 0; i < C; i++) pp[i] = -1e30f;
         }
+}
+
+RWKVDEF void rwkv_state_set_threads(rwkv_state *state, int n_threads) {
+    if (state) state->n_threads = n_threads < 1 ? 1 : n_threads;
 }
 
 RWKVDEF float *rwkv_state_data(rwkv_state *state) { return state ? state->data : NULL; }
@@ -2103,28 +2263,50 @@ RWKVDEF rwkv_result rwkv_state_import(rwkv_state *state, const void *blob, size_
 
 /* ---- The forward pass (RNN mode) ------------------------------------------ */
 
+/* Every step below works on a chunk of T tokens at once: scratch buffers
+   hold T rows (row t of buffer b is b + t * width), the projections are
+   matrix products over the chunk (each weight read once per chunk), and
+   only the recurrences walk the tokens one by one. Decoding is T = 1. */
+#define RWKV__ROW(buffer, t, width) ((buffer) + (size_t)(t) * (size_t)(width))
+
 static float rwkv__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static float rwkv__silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* Token shift. v4 and v5 mix the current and previous input as
-   x*mix + prev*(1-mix); v6 and v7 write the same lerp as x + (prev-x)*mix. */
-static void rwkv__mix(float *out, const float *x, const float *prev, const float *mix, int C) {
-    int i;
-    for (i = 0; i < C; i++) out[i] = x[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+/* Token shift, v4 and v5: in = x*mix + prev*(1-mix), where prev is the
+   previous token's x (for the chunk's first token, the one in the state). */
+static void rwkv__mix(float *in, const float *xx, const float *last_x, const float *mix, int C, int T) {
+    int t, i;
+    for (t = 0; t < T; t++) {
+        const float *x = RWKV__ROW(xx, t, C), *prev = t ? RWKV__ROW(xx, t - 1, C) : last_x;
+        float *out = RWKV__ROW(in, t, C);
+        for (i = 0; i < C; i++) out[i] = x[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+    }
 }
 
-static void rwkv__lerp(float *out, const float *x, const float *sx, const float *mix, int C) {
-    int i;
-    for (i = 0; i < C; i++) out[i] = x[i] + sx[i] * mix[i];
+/* Token shift, v6 and v7, written as a difference: sx = prev - x. */
+static void rwkv__shift_difference(float *sx, const float *xx, const float *last_x, int C, int T) {
+    int t, i;
+    for (t = 0; t < T; t++) {
+        const float *x = RWKV__ROW(xx, t, C), *prev = t ? RWKV__ROW(xx, t - 1, C) : last_x;
+        for (i = 0; i < C; i++) sx[(size_t)t * (size_t)C + (size_t)i] = prev[i] - x[i];
+    }
 }
 
-/* Layer norm of each head's N values (H groups), in place. eps is 64e-5 in
-   every official v5-v7 implementation (the training code divides by 8
-   before a 1e-5 norm, which is the same function). */
-static void rwkv__group_norm(float *x, const float *weight, const float *bias, int H, int N) {
-    int h;
-    for (h = 0; h < H; h++) rwkv__layer_norm_eps(x + h * N, x + h * N, weight + h * N, bias + h * N, N, 64e-5f);
+/* in = x + sx * mix, the same lerp as above in v6/v7's form. */
+static void rwkv__lerp(float *in, const float *xx, const float *sx, const float *mix, int C, int T) {
+    size_t i, n = (size_t)C * (size_t)T;
+    for (i = 0; i < n; i++) in[i] = xx[i] + sx[i] * mix[i % (size_t)C];
+}
+
+/* The state keeps the chunk's last x for the next token shift. */
+static void rwkv__keep_last(float *last_x, const float *xx, int C, int T) {
+    memcpy(last_x, RWKV__ROW(xx, T - 1, C), sizeof(float) * (size_t)C);
+}
+
+/* Y = X W^T over the chunk, with the state's thread count. */
+static void rwkv__project(const rwkv_state *s, const rwkv__matrix *w, const float *x, float *y, int T) {
+    rwkv__matmul(w, x, y, T, s->n_threads);
 }
 
 /* RWKV-4 time mix: the WKV recurrence, a weighted average of past values
@@ -2134,34 +2316,38 @@ static void rwkv__group_norm(float *x, const float *weight, const float *bias, i
              / (sum_{i<t} e^{(t-1-i)w + k_i}     + e^{u+k_t})
    kept as a numerator aa, denominator bb and their common exponent pp, so
    nothing overflows. out = W_o (sigmoid(r) * wkv). */
-static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s, int C) {
+static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s, int C, int T) {
     float *last_x = state, *aa = state + C, *bb = state + 2 * C, *pp = state + 3 * C;
-    int i;
-    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C);
-    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C);
-    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C);
-    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
-    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
-    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
-    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
-    for (i = 0; i < C; i++) {
-        float k = s->k[i], v = s->v[i];
-        /* output for this token, with the bonus u */
-        float ww = l->att_first[i] + k;
-        float p = pp[i] > ww ? pp[i] : ww;
-        float e1 = expf(pp[i] - p), e2 = expf(ww - p);
-        float wkv = (e1 * aa[i] + e2 * v) / (e1 * bb[i] + e2);
-        /* state for the next token: decay the past by e^w, add this token */
-        ww = l->att_decay[i] + pp[i];
-        p = ww > k ? ww : k;
-        e1 = expf(ww - p);
-        e2 = expf(k - p);
-        aa[i] = e1 * aa[i] + e2 * v;
-        bb[i] = e1 * bb[i] + e2;
-        pp[i] = p;
-        s->tmp[i] = rwkv__sigmoid(s->r[i]) * wkv;
+    int t, i;
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T);
+    rwkv__keep_last(last_x, s->xx, C, T);
+    rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
+    rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
+    rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
+    for (t = 0; t < T; t++) {
+        const float *r = RWKV__ROW(s->r, t, C), *kt = RWKV__ROW(s->k, t, C), *vt = RWKV__ROW(s->v, t, C);
+        float *y = RWKV__ROW(s->tmp, t, C);
+        for (i = 0; i < C; i++) {
+            float k = kt[i], v = vt[i];
+            /* output for this token, with the bonus u */
+            float ww = l->att_first[i] + k;
+            float p = pp[i] > ww ? pp[i] : ww;
+            float e1 = expf(pp[i] - p), e2 = expf(ww - p);
+            float wkv = (e1 * aa[i] + e2 * v) / (e1 * bb[i] + e2);
+            /* state for the next token: decay the past by e^w, add this token */
+            ww = l->att_decay[i] + pp[i];
+            p = ww > k ? ww : k;
+            e1 = expf(ww - p);
+            e2 = expf(k - p);
+            aa[i] = e1 * aa[i] + e2 * v;
+            bb[i] = e1 * bb[i] + e2;
+            pp[i] = p;
+            y[i] = rwkv__sigmoid(r[i]) * wkv;
+        }
     }
-    rwkv__matvec(&l->att_output, s->tmp, s->out);
+    rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
 /* The v5/v6 recurrence, per head with an N x N state S[i=k index][j=v index]:
@@ -2185,65 +2371,89 @@ static void rwkv__wkv_v5(float *S, const float *r, const float *k, const float *
     }
 }
 
-/* Group norm, the v5.2/v6 gate, and the output projection. */
-static void rwkv__time_mix_output(const rwkv_model *m, const rwkv__layer *l, rwkv_state *s) {
-    int i;
-    rwkv__group_norm(s->tmp, l->att_ln_x_weight, l->att_ln_x_bias, m->n_head, m->head_size);
-    if (l->att_gate.data)
-        for (i = 0; i < m->n_embd; i++) s->tmp[i] *= s->g[i];
-    rwkv__matvec(&l->att_output, s->tmp, s->out);
+/* Layer norm of each head's N values (H groups), in place, with eps 64e-5
+   as in every official v5-v7 implementation (the training code divides by
+   8 before a 1e-5 norm, which is the same function). */
+static void rwkv__group_norm(float *x, const float *weight, const float *bias, int H, int N) {
+    int h;
+    for (h = 0; h < H; h++)
+        rwkv__layer_norm_eps(x + h * N, x + h * N, weight + h * N, bias + h * N, N, 64e-5f);
+}
+
+/* v5/v6: the recurrence token by token, group norm, the gate, W_o. */
+static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, float *S,
+                                     rwkv_state *s, int T, int decay_per_token) {
+    int C = m->n_embd, t, i;
+    for (t = 0; t < T; t++) {
+        float *y = RWKV__ROW(s->tmp, t, C);
+        rwkv__wkv_v5(S, RWKV__ROW(s->r, t, C), RWKV__ROW(s->k, t, C), RWKV__ROW(s->v, t, C),
+                     decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay, l->att_first, y,
+                     m->n_head, m->head_size);
+        rwkv__group_norm(y, l->att_ln_x_weight, l->att_ln_x_bias, m->n_head, m->head_size);
+        if (l->att_gate.data)
+            for (i = 0; i < C; i++) y[i] *= RWKV__ROW(s->g, t, C)[i];
+    }
+    rwkv__project(s, &l->att_output, s->tmp, s->out, T);
+}
+
+static void rwkv__silu_inplace(float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = rwkv__silu(x[i]);
 }
 
 /* RWKV-5: linear attention with a matrix state per head, a fixed decay w
    per channel (v5.1: per head), and in v5.2 a SiLU gate. */
-static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s) {
-    int C = m->n_embd, i;
+static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s, int T) {
+    int C = m->n_embd;
     float *last_x = state;
-    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C);
-    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C);
-    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C);
-    if (l->att_gate.data) rwkv__mix(s->in[RWKV__IN_G], s->xx, last_x, l->att_mix_g, C);
-    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
-    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
-    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
-    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T);
+    if (l->att_gate.data) rwkv__mix(s->in[RWKV__IN_G], s->xx, last_x, l->att_mix_g, C, T);
+    rwkv__keep_last(last_x, s->xx, C, T);
+    rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
+    rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
+    rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     if (l->att_gate.data) {
-        rwkv__matvec(&l->att_gate, s->in[RWKV__IN_G], s->g);
-        for (i = 0; i < C; i++) s->g[i] = rwkv__silu(s->g[i]);
+        rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
+        rwkv__silu_inplace(s->g, (size_t)C * (size_t)T);
     }
-    rwkv__wkv_v5(state + C, s->r, s->k, s->v, l->att_decay, l->att_first, s->tmp, m->n_head,
-                 m->head_size);
-    rwkv__time_mix_output(m, l, s);
+    rwkv__time_mix_v5_output(m, l, state + C, s, T, 0);
 }
 
 /* RWKV-6: as v5.2, but the token shift and the decay depend on the input,
    through small LoRAs: mix_p = maa_p + W2_p tanh(W1 (x + sx*maa_x))_p for
    p = w,k,v,r,g, and w = exp(-exp(decay + Wd2 tanh(Wd1 x_w))). */
-static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s) {
+static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s, int T) {
     static const int role[5] = {RWKV__IN_W, RWKV__IN_K, RWKV__IN_V, RWKV__IN_R, RWKV__IN_G};
-    int C = m->n_embd, D = l->att_maa_w1.n_out / 5, i, p;
+    const int C = m->n_embd, D = l->att_maa_w1.n_out / 5, D2 = l->att_decay_w1.n_out;
+    const size_t n = (size_t)C * (size_t)T;
     float *last_x = state;
-    for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
-    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
-    rwkv__lerp(s->tmp, s->xx, s->sx, l->att_maa_x, C);
-    rwkv__matvec(&l->att_maa_w1, s->tmp, s->lora);
-    for (i = 0; i < 5 * D; i++) s->lora[i] = tanhf(s->lora[i]);
+    size_t i;
+    int t, p;
+    rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
+    rwkv__keep_last(last_x, s->xx, C, T);
+    rwkv__lerp(s->tmp, s->xx, s->sx, l->att_maa_x, C, T);
+    rwkv__project(s, &l->att_maa_w1, s->tmp, s->lora, T);
+    for (i = 0; i < (size_t)T * (size_t)(5 * D); i++) s->lora[i] = tanhf(s->lora[i]);
     for (p = 0; p < 5; p++) {
         float *in = s->in[role[p]];
-        rwkv__matvec(&l->att_maa_w2[p], s->lora + p * D, s->tmp);
-        for (i = 0; i < C; i++) in[i] = s->xx[i] + s->sx[i] * (l->att_maa[p][i] + s->tmp[i]);
+        /* gather this part's D values of every token, then W2_p */
+        for (t = 0; t < T; t++)
+            memcpy(RWKV__ROW(s->a, t, D), RWKV__ROW(s->lora, t, 5 * D) + p * D, sizeof(float) * (size_t)D);
+        rwkv__project(s, &l->att_maa_w2[p], s->a, s->tmp, T);
+        for (i = 0; i < n; i++) in[i] = s->xx[i] + s->sx[i] * (l->att_maa[p][i % (size_t)C] + s->tmp[i]);
     }
-    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
-    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
-    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
-    rwkv__matvec(&l->att_gate, s->in[RWKV__IN_G], s->g);
-    for (i = 0; i < C; i++) s->g[i] = rwkv__silu(s->g[i]);
-    rwkv__matvec(&l->att_decay_w1, s->in[RWKV__IN_W], s->lora);
-    for (i = 0; i < l->att_decay_w1.n_out; i++) s->lora[i] = tanhf(s->lora[i]);
-    rwkv__matvec(&l->att_decay_w2, s->lora, s->w);
-    for (i = 0; i < C; i++) s->w[i] = expf(-expf(l->att_decay[i] + s->w[i]));
-    rwkv__wkv_v5(state + C, s->r, s->k, s->v, s->w, l->att_first, s->tmp, m->n_head, m->head_size);
-    rwkv__time_mix_output(m, l, s);
+    rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
+    rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
+    rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
+    rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
+    rwkv__silu_inplace(s->g, n);
+    rwkv__project(s, &l->att_decay_w1, s->in[RWKV__IN_W], s->lora, T);
+    for (i = 0; i < (size_t)T * (size_t)D2; i++) s->lora[i] = tanhf(s->lora[i]);
+    rwkv__project(s, &l->att_decay_w2, s->lora, s->w, T);
+    for (i = 0; i < n; i++) s->w[i] = expf(-expf(l->att_decay[i % (size_t)C] + s->w[i]));
+    rwkv__time_mix_v5_output(m, l, state + C, s, T, 1);
 }
 
 /* RWKV-7: the generalized delta rule. Per head, with S[i=v index][j=k index]:
@@ -2251,121 +2461,138 @@ static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *
    where kk is the normalized key, a the in-context learning rate, and w
    the decay; then group norm, a bonus (r.k.r_k) v, the gate g and W_o. */
 static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int layer, float *state,
-                              rwkv_state *s) {
-    int C = m->n_embd, H = m->n_head, N = m->head_size, i, j, h;
+                              rwkv_state *s, int T) {
+    const int C = m->n_embd, H = m->n_head, N = m->head_size;
+    const size_t n = (size_t)C * (size_t)T;
     float *last_x = state, *S = state + C;
-    for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
-    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
-    for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C);
-    rwkv__matvec(&l->att_receptance, s->in[RWKV__IN_R], s->r);
-    rwkv__matvec(&l->att_key, s->in[RWKV__IN_K], s->k);
-    rwkv__matvec(&l->att_value, s->in[RWKV__IN_V], s->v);
+    size_t i;
+    int t, h, j, c;
+    rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
+    rwkv__keep_last(last_x, s->xx, C, T);
+    for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C, T);
+    rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
+    rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
+    rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     /* decay w = w0 + W2 tanh(W1 x_w), squashed into (e^-0.606531, 1) below */
-    rwkv__matvec(&l->att_w1, s->in[RWKV__IN_W], s->lora);
-    for (i = 0; i < l->att_w1.n_out; i++) s->lora[i] = tanhf(s->lora[i]);
-    rwkv__matvec(&l->att_w2, s->lora, s->w);
+    rwkv__project(s, &l->att_w1, s->in[RWKV__IN_W], s->lora, T);
+    for (i = 0; i < (size_t)T * (size_t)l->att_w1.n_out; i++) s->lora[i] = tanhf(s->lora[i]);
+    rwkv__project(s, &l->att_w2, s->lora, s->w, T);
     /* in-context learning rate a = sigmoid(a0 + A2 A1 x_a) */
-    rwkv__matvec(&l->att_a1, s->in[RWKV__IN_A], s->lora);
-    rwkv__matvec(&l->att_a2, s->lora, s->a);
+    rwkv__project(s, &l->att_a1, s->in[RWKV__IN_A], s->lora, T);
+    rwkv__project(s, &l->att_a2, s->lora, s->a, T);
     /* gate g = G2 sigmoid(G1 x_g) */
-    rwkv__matvec(&l->att_g1, s->in[RWKV__IN_G], s->lora);
-    for (i = 0; i < l->att_g1.n_out; i++) s->lora[i] = rwkv__sigmoid(s->lora[i]);
-    rwkv__matvec(&l->att_g2, s->lora, s->g);
-    for (i = 0; i < C; i++) {
-        s->w[i] = expf(-0.606531f * rwkv__sigmoid(l->att_w0[i] + s->w[i]));
-        s->a[i] = rwkv__sigmoid(l->att_a0[i] + s->a[i]);
-        s->kk[i] = s->k[i] * l->att_k_k[i];
-        s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->att_k_a[i]);
+    rwkv__project(s, &l->att_g1, s->in[RWKV__IN_G], s->lora, T);
+    for (i = 0; i < (size_t)T * (size_t)l->att_g1.n_out; i++) s->lora[i] = rwkv__sigmoid(s->lora[i]);
+    rwkv__project(s, &l->att_g2, s->lora, s->g, T);
+    for (i = 0; i < n; i++) {
+        c = (int)(i % (size_t)C);
+        s->w[i] = expf(-0.606531f * rwkv__sigmoid(l->att_w0[c] + s->w[i]));
+        s->a[i] = rwkv__sigmoid(l->att_a0[c] + s->a[i]);
+        s->kk[i] = s->k[i] * l->att_k_k[c];
+        s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->att_k_a[c]);
     }
-    for (h = 0; h < H; h++) { /* kk: unit length per head */
-        float norm = 0.0f;
-        for (j = 0; j < N; j++) norm += s->kk[h * N + j] * s->kk[h * N + j];
+    for (i = 0; i < (size_t)T * (size_t)H; i++) { /* kk: unit length per head */
+        float *kk = s->kk + i * (size_t)N, norm = 0.0f;
+        for (j = 0; j < N; j++) norm += kk[j] * kk[j];
         norm = sqrtf(norm);
         norm = norm > 1e-12f ? norm : 1e-12f;
-        for (j = 0; j < N; j++) s->kk[h * N + j] /= norm;
+        for (j = 0; j < N; j++) kk[j] /= norm;
     }
     /* value residual: later layers mix in layer 0's value */
     if (layer == 0) {
-        memcpy(s->v_first, s->v, sizeof(float) * (size_t)C);
+        memcpy(s->v_first, s->v, sizeof(float) * n);
     } else {
-        rwkv__matvec(&l->att_v1, s->in[RWKV__IN_V], s->lora);
-        rwkv__matvec(&l->att_v2, s->lora, s->tmp);
-        for (i = 0; i < C; i++)
-            s->v[i] += (s->v_first[i] - s->v[i]) * rwkv__sigmoid(l->att_v0[i] + s->tmp[i]);
+        rwkv__project(s, &l->att_v1, s->in[RWKV__IN_V], s->lora, T);
+        rwkv__project(s, &l->att_v2, s->lora, s->tmp, T);
+        for (i = 0; i < n; i++)
+            s->v[i] += (s->v_first[i] - s->v[i]) * rwkv__sigmoid(l->att_v0[i % (size_t)C] + s->tmp[i]);
     }
-    for (h = 0; h < H; h++) {
-        const int o = h * N;
-        float bonus = 0.0f;
-        for (i = 0; i < N; i++) {
-            float *row = S + ((size_t)h * N + (size_t)i) * N, sa = 0.0f, y = 0.0f;
-            const float vi = s->v[o + i];
-            for (j = 0; j < N; j++) sa += row[j] * s->kk[o + j];
-            for (j = 0; j < N; j++) {
-                row[j] = row[j] * s->w[o + j] - sa * s->kk[o + j] * s->a[o + j] + vi * s->k[o + j];
-                y += row[j] * s->r[o + j];
+    for (t = 0; t < T; t++) {
+        const size_t base = (size_t)t * (size_t)C;
+        const float *r = s->r + base, *k = s->k + base, *v = s->v + base;
+        const float *kk = s->kk + base, *w = s->w + base, *a = s->a + base, *g = s->g + base;
+        float *y = s->tmp + base;
+        for (h = 0; h < H; h++) {
+            const int o = h * N;
+            float bonus = 0.0f;
+            for (c = 0; c < N; c++) {
+                float *row = S + ((size_t)h * N + (size_t)c) * N, sa = 0.0f, out = 0.0f;
+                for (j = 0; j < N; j++) sa += row[j] * kk[o + j];
+                for (j = 0; j < N; j++) {
+                    row[j] = row[j] * w[o + j] - sa * kk[o + j] * a[o + j] + v[o + c] * k[o + j];
+                    out += row[j] * r[o + j];
+                }
+                y[o + c] = out;
             }
-            s->tmp[o + i] = y;
+            rwkv__layer_norm_eps(y + o, y + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
+            for (j = 0; j < N; j++) bonus += r[o + j] * k[o + j] * l->att_r_k[o + j];
+            for (c = 0; c < N; c++) y[o + c] = (y[o + c] + bonus * v[o + c]) * g[o + c];
         }
-        rwkv__layer_norm_eps(s->tmp + o, s->tmp + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
-        for (j = 0; j < N; j++) bonus += s->r[o + j] * s->k[o + j] * l->att_r_k[o + j];
-        for (i = 0; i < N; i++) s->tmp[o + i] = (s->tmp[o + i] + bonus * s->v[o + i]) * s->g[o + i];
     }
-    rwkv__matvec(&l->att_output, s->tmp, s->out);
+    rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
 /* Channel mix: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2 (v7: no receptance). */
-static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s) {
-    int C = m->n_embd, i;
+static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s, int T) {
+    const int C = m->n_embd;
+    const size_t n = (size_t)C * (size_t)T, hidden = (size_t)m->n_ffn * (size_t)T;
+    size_t i;
     if (m->version <= 5) {
-        rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C);
-        rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C);
+        rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C, T);
+        rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C, T);
     } else {
-        for (i = 0; i < C; i++) s->sx[i] = last_x[i] - s->xx[i];
-        rwkv__lerp(s->in[RWKV__IN_K], s->xx, s->sx, l->ffn_mix_k, C);
-        if (l->ffn_mix_r) rwkv__lerp(s->in[RWKV__IN_R], s->xx, s->sx, l->ffn_mix_r, C);
+        rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
+        rwkv__lerp(s->in[RWKV__IN_K], s->xx, s->sx, l->ffn_mix_k, C, T);
+        if (l->ffn_mix_r) rwkv__lerp(s->in[RWKV__IN_R], s->xx, s->sx, l->ffn_mix_r, C, T);
     }
-    memcpy(last_x, s->xx, sizeof(float) * (size_t)C);
-    rwkv__matvec(&l->ffn_key, s->in[RWKV__IN_K], s->hidden);
-    for (i = 0; i < m->n_ffn; i++) {
+    rwkv__keep_last(last_x, s->xx, C, T);
+    rwkv__project(s, &l->ffn_key, s->in[RWKV__IN_K], s->hidden, T);
+    for (i = 0; i < hidden; i++) {
         float h = s->hidden[i] > 0.0f ? s->hidden[i] : 0.0f;
         s->hidden[i] = h * h;
     }
-    rwkv__matvec(&l->ffn_value, s->hidden, s->out);
+    rwkv__project(s, &l->ffn_value, s->hidden, s->out, T);
     if (l->ffn_receptance.data) {
-        rwkv__matvec(&l->ffn_receptance, s->in[RWKV__IN_R], s->r);
-        for (i = 0; i < C; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
+        rwkv__project(s, &l->ffn_receptance, s->in[RWKV__IN_R], s->r, T);
+        for (i = 0; i < n; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
     }
 }
 
 /* x = LN0(emb[token]); per layer x += TimeMix(LN1(x)), x += ChannelMix(LN2(x));
-   logits = head LN_out(x). */
-static void rwkv__forward(rwkv_state *s, int32_t token, float *logits) {
+   logits = head LN_out(x) of the chunk's last token. */
+static void rwkv__forward(rwkv_state *s, const int32_t *tokens, int T, float *logits) {
     const rwkv_model *m = s->model;
     const size_t per_layer = rwkv__layer_state_floats(m), ffn_offset = rwkv__ffn_state_offset(m);
-    int C = m->n_embd, l, i;
-    rwkv__matrix_row(&m->embedding, token, s->out);
-    rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C);
+    const int C = m->n_embd;
+    const size_t n = (size_t)C * (size_t)T;
+    size_t i;
+    int l, t;
+    for (t = 0; t < T; t++) {
+        rwkv__dequantize(m->embedding.type, m->embedding.data + (size_t)tokens[t] * m->embedding.row_bytes,
+                         C, RWKV__ROW(s->out, t, C));
+    }
+    rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C, T);
     for (l = 0; l < m->n_layer; l++) {
         const rwkv__layer *layer = &m->layers[l];
         float *state = s->data + (size_t)l * per_layer;
-        rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C);
+        rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C, T);
         switch (m->version) {
-        case 4: rwkv__time_mix_v4(layer, state, s, C); break;
-        case 5: rwkv__time_mix_v5(m, layer, state, s); break;
-        case 6: rwkv__time_mix_v6(m, layer, state, s); break;
-        default: rwkv__time_mix_v7(m, layer, l, state, s); break;
+        case 4: rwkv__time_mix_v4(layer, state, s, C, T); break;
+        case 5: rwkv__time_mix_v5(m, layer, state, s, T); break;
+        case 6: rwkv__time_mix_v6(m, layer, state, s, T); break;
+        default: rwkv__time_mix_v7(m, layer, l, state, s, T); break;
         }
-        for (i = 0; i < C; i++) s->x[i] += s->out[i];
-        rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C);
-        rwkv__channel_mix(m, layer, state + ffn_offset, s);
-        for (i = 0; i < C; i++) s->x[i] += s->out[i];
+        for (i = 0; i < n; i++) s->x[i] += s->out[i];
+        rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C, T);
+        rwkv__channel_mix(m, layer, state + ffn_offset, s, T);
+        for (i = 0; i < n; i++) s->x[i] += s->out[i];
         /* HF-derived v6 GGUFs pre-divide two weights by 2^(l/n): undo here */
         if (m->rescale_every && (l + 1) % m->rescale_every == 0)
-            for (i = 0; i < C; i++) s->x[i] *= 0.5f;
+            for (i = 0; i < n; i++) s->x[i] *= 0.5f;
     }
     if (logits) {
-        rwkv__layer_norm(s->xx, s->x, m->ln_out_weight, m->ln_out_bias, C);
-        rwkv__matvec(&m->head, s->xx, logits);
+        rwkv__layer_norm(s->xx, RWKV__ROW(s->x, T - 1, C), m->ln_out_weight, m->ln_out_bias, C, 1);
+        rwkv__project(s, &m->head, s->xx, logits, 1);
     }
 }
 
@@ -2375,7 +2602,7 @@ RWKVDEF rwkv_result rwkv_eval(rwkv_state *state, int32_t token, float *logits,
     if (token < 0 || token >= state->model->n_vocab)
         return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE, "token %d is outside the vocabulary (0..%d)",
                           (int)token, state->model->n_vocab - 1);
-    rwkv__forward(state, token, logits);
+    rwkv__forward(state, &token, 1, logits);
     rwkv__ok(error);
     return RWKV_OK;
 }
@@ -2389,7 +2616,10 @@ RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens,
             return rwkv__fail(error, RWKV_ERROR_TOKEN_RANGE,
                               "token %d at position %zu is outside the vocabulary (0..%d)",
                               (int)tokens[i], i, state->model->n_vocab - 1);
-    for (i = 0; i < n; i++) rwkv__forward(state, tokens[i], i + 1 == n ? logits : NULL);
+    for (i = 0; i < n; i += RWKV_CHUNK) {
+        size_t T = n - i < RWKV_CHUNK ? n - i : RWKV_CHUNK;
+        rwkv__forward(state, tokens + i, (int)T, i + T == n ? logits : NULL);
+    }
     rwkv__ok(error);
     return RWKV_OK;
 }
