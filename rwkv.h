@@ -251,8 +251,9 @@ RWKVDEF rwkv_result rwkv_state_import(rwkv_state *state, const void *blob,
 
 /* Threads used by this state's evaluations (rows of each matrix are split
    among them). Needs OpenMP (compile with -fopenmp); without it, or with
-   n < 1, evaluation runs on the calling thread alone. Default 1. */
-RWKVDEF void rwkv_state_set_threads(rwkv_state *state, int n_threads);
+   n < 1, evaluation runs on the calling thread alone. Default 1. Fails only
+   with OUT_OF_MEMORY (each thread needs 2 rows of scratch). */
+RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads);
 
 /* Feed one token: advance the state and, if logits is not NULL, write the
    n_vocab logits of the next token there (NULL skips the output head, which
@@ -379,6 +380,9 @@ RWKVDEF int32_t rwkv_sampler_sample(rwkv_sampler *sampler, float *logits);
 
 #include <math.h>
 #include <stdarg.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -1805,9 +1809,15 @@ RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i, rwkv_tenso
    blocks in ggml's layout: a scale d (and for *_1 types a minimum m), then
    the packed integers; low nibbles are elements 0-15, high nibbles 16-31.
    Every kernel has a plain C version; SIMD versions (AVX2+FMA+F16C) sit
-   beside them and must give the same results within float rounding. */
+   beside them and must give the same results within float rounding. With
+   SIMD compiled in, the plain twins stay for the tests to compare against. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RWKV__KERNEL static __attribute__((unused))
+#else
+#define RWKV__KERNEL static
+#endif
 
-static float rwkv__dot_f32_plain(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_f32_plain(const unsigned char *row, const float *x, int n) {
     const float *w = (const float *)(const void *)row;
     float sum = 0.0f;
     int i;
@@ -1815,21 +1825,21 @@ static float rwkv__dot_f32_plain(const unsigned char *row, const float *x, int n
     return sum;
 }
 
-static float rwkv__dot_f16_plain(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_f16_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int i;
     for (i = 0; i < n; i++) sum += rwkv__f16_to_f32(rwkv__le16(row + 2 * i)) * x[i];
     return sum;
 }
 
-static float rwkv__dot_bf16_plain(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_bf16_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int i;
     for (i = 0; i < n; i++) sum += rwkv__bf16_to_f32(rwkv__le16(row + 2 * i)) * x[i];
     return sum;
 }
 
-static float rwkv__dot_q8_0_plain(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_q8_0_plain(const unsigned char *row, const float *x, int n) {
     float sum = 0.0f;
     int b, j;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
@@ -1844,7 +1854,7 @@ static float rwkv__dot_q8_0_plain(const unsigned char *row, const float *x, int 
 /* Q4_0: (q - 8) * d.  Q4_1: q * d + m.  Q5_0: (q - 16) * d.  Q5_1: q * d + m,
    where the fifth bits of a Q5 block's 32 weights are the 32 bits of qh.
    Per block: d * sum(q x) + offset * sum(x), offset = m or -8d or -16d. */
-static float rwkv__dot_q4_q5_plain(const unsigned char *row, const float *x, int n, int has_min,
+RWKV__KERNEL float rwkv__dot_q4_q5_plain(const unsigned char *row, const float *x, int n, int has_min,
                                    int five_bits) {
     const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
     float sum = 0.0f;
@@ -2040,41 +2050,109 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
 #ifndef RWKV_CHUNK
 #define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
 #endif
-#define RWKV__SEGMENT 256
 
-/* One output row for T tokens: y[t][o] = W[o] . x[t]. One token uses the
-   fused kernel; several tokens read the row once, a segment at a time,
-   as floats, so the cost of decoding weights is shared by the chunk. */
-static void rwkv__matmul_row(const rwkv__matrix *w, int o, const float *x, float *y, int T) {
-    const unsigned char *row = w->data + (size_t)o * w->row_bytes;
-    int t, start;
-    if (T == 1 || w->type == RWKV_TYPE_F32) {
-        for (t = 0; t < T; t++)
-            y[(size_t)t * (size_t)w->n_out + (size_t)o] = rwkv__dot(w->type, row, x + (size_t)t * (size_t)w->n_in, w->n_in);
-        return;
-    } else {
-        float segment[RWKV__SEGMENT], acc[RWKV_CHUNK];
-        for (t = 0; t < T; t++) acc[t] = 0.0f;
-        for (start = 0; start < w->n_in; start += RWKV__SEGMENT) {
-            int len = w->n_in - start < RWKV__SEGMENT ? w->n_in - start : RWKV__SEGMENT;
-            rwkv__dequantize(w->type, row + rwkv_type_size(w->type, (uint64_t)start), len, segment);
-            for (t = 0; t < T; t++)
-                acc[t] += rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)segment,
-                                    x + (size_t)t * (size_t)w->n_in + (size_t)start, len);
+/* Two weight rows (as floats) times four tokens: out[r * 4 + t] = w_r . x_t.
+   Each loaded weight feeds four multiply-adds: prefill is compute-bound. */
+RWKV__KERNEL void rwkv__dot_2x4_plain(const float *w0, const float *w1, const float *x,
+                                      size_t stride, int n, float *out) {
+    int t, i;
+    for (t = 0; t < 4; t++) {
+        const float *xt = x + (size_t)t * stride;
+        float a0 = 0.0f, a1 = 0.0f;
+        for (i = 0; i < n; i++) a0 += w0[i] * xt[i], a1 += w1[i] * xt[i];
+        out[t] = a0;
+        out[4 + t] = a1;
+    }
+}
+
+#ifdef RWKV__AVX2
+static void rwkv__dot_2x4_avx2(const float *w0, const float *w1, const float *x, size_t stride,
+                               int n, float *out) {
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
+    __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a02 = _mm256_setzero_ps(),
+           a03 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps(),
+           a12 = _mm256_setzero_ps(), a13 = _mm256_setzero_ps();
+    int i = 0, t;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i), xv;
+        xv = _mm256_loadu_ps(x0 + i), a00 = _mm256_fmadd_ps(v0, xv, a00), a10 = _mm256_fmadd_ps(v1, xv, a10);
+        xv = _mm256_loadu_ps(x1 + i), a01 = _mm256_fmadd_ps(v0, xv, a01), a11 = _mm256_fmadd_ps(v1, xv, a11);
+        xv = _mm256_loadu_ps(x2 + i), a02 = _mm256_fmadd_ps(v0, xv, a02), a12 = _mm256_fmadd_ps(v1, xv, a12);
+        xv = _mm256_loadu_ps(x3 + i), a03 = _mm256_fmadd_ps(v0, xv, a03), a13 = _mm256_fmadd_ps(v1, xv, a13);
+    }
+    out[0] = rwkv__hsum_avx2(a00), out[1] = rwkv__hsum_avx2(a01);
+    out[2] = rwkv__hsum_avx2(a02), out[3] = rwkv__hsum_avx2(a03);
+    out[4] = rwkv__hsum_avx2(a10), out[5] = rwkv__hsum_avx2(a11);
+    out[6] = rwkv__hsum_avx2(a12), out[7] = rwkv__hsum_avx2(a13);
+    for (; i < n; i++)
+        for (t = 0; t < 4; t++) {
+            out[t] += w0[i] * x[(size_t)t * stride + (size_t)i];
+            out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
         }
-        for (t = 0; t < T; t++) y[(size_t)t * (size_t)w->n_out + (size_t)o] = acc[t];
+}
+#define rwkv__dot_2x4 rwkv__dot_2x4_avx2
+#else
+#define rwkv__dot_2x4 rwkv__dot_2x4_plain
+#endif
+
+/* Rows o0 and o1 (as floats w0, w1) for T tokens: four tokens at a time. */
+static void rwkv__matmul_row_pair(const rwkv__matrix *w, int o0, int o1, const float *w0,
+                                  const float *w1, const float *x, float *y, int T) {
+    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    float out[8];
+    int t = 0;
+    for (; t + 4 <= T; t += 4) {
+        int j;
+        rwkv__dot_2x4(w0, w1, x + (size_t)t * n_in, n_in, w->n_in, out);
+        for (j = 0; j < 4; j++) {
+            y[(size_t)(t + j) * n_out + (size_t)o0] = out[j];
+            y[(size_t)(t + j) * n_out + (size_t)o1] = out[4 + j];
+        }
+    }
+    for (; t < T; t++) {
+        y[(size_t)t * n_out + (size_t)o0] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)w0, x + (size_t)t * n_in, w->n_in);
+        y[(size_t)t * n_out + (size_t)o1] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)w1, x + (size_t)t * n_in, w->n_in);
     }
 }
 
 /* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
-   With OpenMP the rows are split across threads. */
-static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads) {
-    int o;
+   One token: a fused dot product per row, reading the weights in their own
+   type (decoding is bound by memory bandwidth). Several tokens: rows are
+   decoded to floats once, in pairs, into this thread's part of `rows`
+   (2 * n_in floats a thread), then multiplied with the whole chunk. With
+   OpenMP the rows are split across n_threads threads. */
+static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
+                         float *rows, size_t rows_per_thread) {
+    const int n_pairs = (w->n_out + 1) / 2;
+    int o, p;
+    if (T == 1) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= 65536)
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= 65536)
 #endif
-    for (o = 0; o < w->n_out; o++) rwkv__matmul_row(w, o, x, y, T);
-    (void)n_threads;
+        for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, x, w->n_in);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= 16384)
+#endif
+    for (p = 0; p < n_pairs; p++) {
+        int o0 = 2 * p, o1 = o0 + 1 < w->n_out ? o0 + 1 : o0;
+#ifdef _OPENMP
+        float *buffer = rows + (size_t)omp_get_thread_num() * rows_per_thread;
+#else
+        float *buffer = rows;
+#endif
+        const float *w0 = (const float *)(const void *)(w->data + (size_t)o0 * w->row_bytes);
+        const float *w1 = (const float *)(const void *)(w->data + (size_t)o1 * w->row_bytes);
+        if (w->type != RWKV_TYPE_F32) {
+            rwkv__dequantize(w->type, w->data + (size_t)o0 * w->row_bytes, w->n_in, buffer);
+            rwkv__dequantize(w->type, w->data + (size_t)o1 * w->row_bytes, w->n_in, buffer + w->n_in);
+            w0 = buffer;
+            w1 = buffer + w->n_in;
+        }
+        rwkv__matmul_row_pair(w, o0, o1, w0, w1, x, y, T);
+    }
+    (void)n_threads, (void)rows_per_thread;
 }
 
 /* out = (x - mean) / sqrt(var + eps) * weight + bias; out may be x. */
@@ -2118,6 +2196,8 @@ struct rwkv_state {
     float *hidden;      /* n_ffn: channel-mix hidden layer                  */
     float *lora;        /* max_lora: LoRA bottlenecks (v6, v7)              */
     int n_threads;
+    float *rows;        /* per thread: two weight rows decoded to floats    */
+    size_t rows_per_thread;
 };
 
 RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **state,
@@ -2153,14 +2233,22 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
     s->tmp = p, p += C;
     s->hidden = p, p += RWKV_CHUNK * (size_t)model->n_ffn;
     s->lora = p;
-    s->n_threads = 1;
+    s->n_threads = 0;
+    if (rwkv_state_set_threads(s, 1)) {
+        RWKV_FREE(s);
+        return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
     rwkv_state_reset(s);
     *state = s;
     rwkv__ok(error);
     return RWKV_OK;
 }
 
-RWKVDEF void rwkv_state_free(rwkv_state *state) { RWKV_FREE(state); }
+RWKVDEF void rwkv_state_free(rwkv_state *state) {
+    if (!state) return;
+    RWKV_FREE(state->rows);
+    RWKV_FREE(state);
+}
 
 RWKVDEF void rwkv_state_reset(rwkv_state *state) {
     const rwkv_model *m;
@@ -2177,8 +2265,27 @@ RWKVDEF void rwkv_state_reset(rwkv_state *state) {
         }
 }
 
-RWKVDEF void rwkv_state_set_threads(rwkv_state *state, int n_threads) {
-    if (state) state->n_threads = n_threads < 1 ? 1 : n_threads;
+RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads) {
+    const rwkv_model *m;
+    size_t widest;
+    float *rows;
+    if (!state) return RWKV_ERROR_INVALID_ARGUMENT;
+    m = state->model;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads <= state->n_threads) {
+        state->n_threads = n_threads;
+        return RWKV_OK;
+    }
+    widest = (size_t)m->n_embd;
+    if ((size_t)m->n_ffn > widest) widest = (size_t)m->n_ffn;
+    if ((size_t)m->max_lora > widest) widest = (size_t)m->max_lora;
+    rows = (float *)rwkv__calloc((size_t)n_threads * 2, widest * sizeof(float));
+    if (!rows) return RWKV_ERROR_OUT_OF_MEMORY;
+    RWKV_FREE(state->rows);
+    state->rows = rows;
+    state->rows_per_thread = 2 * widest;
+    state->n_threads = n_threads;
+    return RWKV_OK;
 }
 
 RWKVDEF float *rwkv_state_data(rwkv_state *state) { return state ? state->data : NULL; }
@@ -2306,7 +2413,7 @@ static void rwkv__keep_last(float *last_x, const float *xx, int C, int T) {
 
 /* Y = X W^T over the chunk, with the state's thread count. */
 static void rwkv__project(const rwkv_state *s, const rwkv__matrix *w, const float *x, float *y, int T) {
-    rwkv__matmul(w, x, y, T, s->n_threads);
+    rwkv__matmul(w, x, y, T, s->n_threads, s->rows, s->rows_per_thread);
 }
 
 /* RWKV-4 time mix: the WKV recurrence, a weighted average of past values
