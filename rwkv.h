@@ -1878,7 +1878,7 @@ RWKV__KERNEL float rwkv__dot_q4_q5_plain(const unsigned char *row, const float *
 
 /* n elements of a row (n a multiple of the block size for quantized
    types) as floats: the embedding lookup, and prefill of quantized rows. */
-static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
+RWKV__KERNEL void rwkv__dequantize_plain(int type, const unsigned char *r, int n, float *out) {
     int i, j;
     if (type == RWKV_TYPE_F32) {
         memcpy(out, r, sizeof(float) * (size_t)n);
@@ -2017,6 +2017,60 @@ static float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int 
         acc = _mm256_fmadd_ps(_mm256_set1_ps(offset), xsum, acc);
     }
     return rwkv__hsum_avx2(acc);
+}
+#endif
+
+#ifdef RWKV__AVX2
+static void rwkv__dequantize_avx2(int type, const unsigned char *r, int n, float *out) {
+    int i = 0, j;
+    if (type == RWKV_TYPE_F16 || type == RWKV_TYPE_BF16) {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, type == RWKV_TYPE_F16 ? rwkv__load8_f16(r + 2 * i) : rwkv__load8_bf16(r + 2 * i));
+        if (i < n) rwkv__dequantize_plain(type, r + 2 * i, n - i, out + i);
+    } else if (type == RWKV_TYPE_Q8_0) {
+        for (; i < n / 32; i++, r += 34, out += 32) {
+            __m256 d = _mm256_set1_ps(rwkv__f16_to_f32(rwkv__le16(r)));
+            for (j = 0; j < 32; j += 8) {
+                __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(r + 2 + j));
+                _mm256_storeu_ps(out + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+            }
+        }
+    } else if (type != RWKV_TYPE_F32) {
+        const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+        const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+        const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+        const __m256i lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        const __m128i low4 = _mm_set1_epi8(15);
+        for (; i < n / 32; i++, r += block_bytes, out += 32) {
+            const unsigned char *qs = r + 2 + 2 * has_min + 4 * five_bits;
+            uint32_t qh = five_bits ? rwkv__le32(r + 2 + 2 * has_min) : 0;
+            __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
+            __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+            float dv = rwkv__f16_to_f32(rwkv__le16(r));
+            __m256 d = _mm256_set1_ps(dv);
+            __m256 m = _mm256_set1_ps(has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2)) : (five_bits ? -16.0f : -8.0f) * dv);
+            for (j = 0; j < 4; j++) {
+                __m128i bytes = j < 2 ? lo : hi;
+                __m256i q = _mm256_cvtepu8_epi32(j & 1 ? _mm_srli_si128(bytes, 8) : bytes);
+                if (five_bits) {
+                    __m256i bits = _mm256_and_si256(_mm256_set1_epi32((int)(qh >> (8 * j))), lane_bits);
+                    q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi32(bits, lane_bits), _mm256_set1_epi32(16)));
+                }
+                /* d*q + m, rounded as the plain kernel rounds it */
+                _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), m));
+            }
+        }
+    } else {
+        memcpy(out, r, sizeof(float) * (size_t)n);
+    }
+}
+
+static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
+    rwkv__dequantize_avx2(type, r, n, out);
+}
+#else
+static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
+    rwkv__dequantize_plain(type, r, n, out);
 }
 #endif
 
