@@ -137,6 +137,12 @@ RWKVDEF const char *rwkv_type_name(int type);
    size), or 0 for an unknown type or a size that does not fit in size_t. */
 RWKVDEF size_t rwkv_type_size(int type, uint64_t n_elements);
 
+/* Encode n floats as a row of the given type (n a multiple of 32 for the
+   quantized types), with ggml's rounding, into dst, which must hold
+   rwkv_type_size(type, n) bytes. Returns the bytes written, or 0 for an
+   unknown type or a bad n. For converters and quantize-on-load. */
+RWKVDEF size_t rwkv_quantize_row(int type, const float *src, int64_t n, void *dst);
+
 /* Load a model from a file: GGUF or rwkv.cpp .bin, detected by magic. GGUF
    is memory-mapped where the OS allows it and its weights are used in place;
    .bin files are read and their tensors copied to aligned memory.
@@ -614,6 +620,116 @@ static void *rwkv__calloc(size_t count, size_t size) {
     p = RWKV_MALLOC(bytes > 0 ? bytes : 1);
     if (p) memset(p, 0, bytes);
     return p;
+}
+
+/* float to IEEE binary16, rounding to nearest even (overflow gives inf). */
+static uint16_t rwkv__f32_to_f16(float f) {
+    uint32_t x, sign, exponent, mantissa;
+    memcpy(&x, &f, 4);
+    sign = (x >> 16) & 0x8000u;
+    x &= 0x7fffffffu;
+    if (x > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); /* NaN */
+    if (x >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504 */
+    if (x < 0x38800000u) { /* a subnormal half: count units of 2^-24 */
+        uint32_t shift, q, rest, half;
+        if (x < 0x33000000u) return (uint16_t)sign; /* at most half the smallest */
+        exponent = x >> 23;
+        mantissa = (x & 0x7fffffu) | 0x800000u;
+        shift = 126 - exponent;
+        q = mantissa >> shift;
+        rest = mantissa & ((1u << shift) - 1);
+        half = 1u << (shift - 1);
+        if (rest > half || (rest == half && (q & 1))) q++;
+        return (uint16_t)(sign | q);
+    }
+    {
+        uint32_t h = ((x - 0x38000000u) >> 13), rest = x & 0x1fffu;
+        if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+}
+
+static void rwkv__put16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+}
+
+/* One block of 32 floats in a 4- or 5-bit type, as ggml's reference
+   quantizers round: symmetric types take the scale from the value of
+   largest magnitude (d = max / -8 or -16), asymmetric ones span min..max. */
+static void rwkv__quantize_block_q4_q5(const float *x, unsigned char *out, int has_min, int five_bits) {
+    const int levels = five_bits ? 31 : 15;
+    unsigned char *qs = out + 2 + 2 * has_min + 4 * five_bits;
+    uint32_t qh = 0;
+    float d, id, lowest = 0.0f;
+    int j;
+    if (has_min) {
+        float min = x[0], max = x[0];
+        for (j = 1; j < 32; j++) min = x[j] < min ? x[j] : min, max = x[j] > max ? x[j] : max;
+        d = (max - min) / (float)levels;
+        lowest = min;
+        rwkv__put16(out + 2, rwkv__f32_to_f16(min));
+    } else {
+        float amax = 0.0f, max = 0.0f;
+        for (j = 0; j < 32; j++)
+            if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+        d = max / (five_bits ? -16.0f : -8.0f);
+    }
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    rwkv__put16(out, rwkv__f32_to_f16(d));
+    for (j = 0; j < 16; j++) {
+        float v0 = has_min ? (x[j] - lowest) * id + 0.5f : x[j] * id + (five_bits ? 16.5f : 8.5f);
+        float v1 = has_min ? (x[j + 16] - lowest) * id + 0.5f : x[j + 16] * id + (five_bits ? 16.5f : 8.5f);
+        int q0 = (int)(signed char)(int)v0, q1 = (int)(signed char)(int)v1;
+        q0 = q0 > levels ? levels : q0;
+        q1 = q1 > levels ? levels : q1;
+        qs[j] = (unsigned char)((q0 & 15) | ((q1 & 15) << 4));
+        qh |= (uint32_t)((q0 >> 4) & 1) << j;
+        qh |= (uint32_t)((q1 >> 4) & 1) << (j + 16);
+    }
+    if (five_bits) {
+        unsigned char *p = out + 2 + 2 * has_min;
+        p[0] = (unsigned char)qh, p[1] = (unsigned char)(qh >> 8);
+        p[2] = (unsigned char)(qh >> 16), p[3] = (unsigned char)(qh >> 24);
+    }
+}
+
+RWKVDEF size_t rwkv_quantize_row(int type, const float *src, int64_t n, void *dst) {
+    unsigned char *out = (unsigned char *)dst;
+    size_t bytes = n > 0 ? rwkv_type_size(type, (uint64_t)n) : 0;
+    int64_t i, b;
+    int j;
+    if (!bytes || !src || !dst) return 0;
+    switch (type) {
+    case RWKV_TYPE_F32: memcpy(dst, src, bytes); break;
+    case RWKV_TYPE_F16:
+        for (i = 0; i < n; i++) rwkv__put16(out + 2 * i, rwkv__f32_to_f16(src[i]));
+        break;
+    case RWKV_TYPE_BF16:
+        for (i = 0; i < n; i++) { /* round to nearest even; NaN stays NaN */
+            uint32_t x;
+            memcpy(&x, &src[i], 4);
+            x = (x & 0x7fffffffu) > 0x7f800000u ? (x | 0x400000u) : x + 0x7fffu + ((x >> 16) & 1);
+            rwkv__put16(out + 2 * i, (uint16_t)(x >> 16));
+        }
+        break;
+    case RWKV_TYPE_Q8_0:
+        for (b = 0; b < n / 32; b++, src += 32, out += 34) {
+            float amax = 0.0f, d, id;
+            for (j = 0; j < 32; j++) amax = fabsf(src[j]) > amax ? fabsf(src[j]) : amax;
+            d = amax / 127.0f;
+            id = d != 0.0f ? 1.0f / d : 0.0f;
+            rwkv__put16(out, rwkv__f32_to_f16(d));
+            for (j = 0; j < 32; j++) out[2 + j] = (unsigned char)(signed char)lrintf(src[j] * id);
+        }
+        break;
+    default: {
+        const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+        const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+        const size_t block_bytes = rwkv_type_size(type, 32);
+        for (b = 0; b < n / 32; b++) rwkv__quantize_block_q4_q5(src + 32 * b, out + block_bytes * (size_t)b, has_min, five_bits);
+    }
+    }
+    return bytes;
 }
 
 /* ---- Tensors and the model ---------------------------------------------- */
