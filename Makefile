@@ -37,13 +37,18 @@ bin/test_rwkv: tests/test_rwkv.c $(HEADERS) | bin
 bin/test_conformance: tests/test_conformance.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_conformance.c $(LDLIBS)
 
+# The same tests on the plain C kernels (no SIMD), which must agree.
+bin/test_rwkv_plain: tests/test_rwkv.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -DRWKV_NO_SIMD -I. -o $@ tests/test_rwkv.c $(LDLIBS)
+
 # The header must also compile as C++ (checked as part of `make test`).
 bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/cxx_check all
+test: bin/test_rwkv bin/test_rwkv_plain bin/cxx_check all
 	./bin/cxx_check
+	./bin/test_rwkv_plain
 	./bin/test_rwkv
 
 # Against the real models and reference logits in $(DATA).

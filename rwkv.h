@@ -1032,6 +1032,13 @@ static int rwkv__gguf_get_array(const rwkv__gguf *g, const char *key, uint32_t *
     return 1;
 }
 
+static int rwkv__gguf_key_compare(const void *a, const void *b) {
+    const rwkv__gguf_kv *x = *(const rwkv__gguf_kv *const *)a, *y = *(const rwkv__gguf_kv *const *)b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
 /* Parse the GGUF header, metadata and tensor infos; tensor data pointers
    point into `data`. Every count, length and offset is checked against the
    buffer before use. */
@@ -1074,6 +1081,20 @@ static rwkv_result rwkv__gguf_parse(rwkv_model *m, rwkv__gguf *g, const unsigned
                               "GGUF metadata entry %llu is malformed or truncated",
                               (unsigned long long)i);
         g->n_kv++;
+    }
+    {   /* keys must be non-empty and unique: sort them and compare neighbours */
+        const rwkv__gguf_kv **sorted = (const rwkv__gguf_kv **)rwkv__calloc(g->n_kv + 1, sizeof(*sorted));
+        size_t k;
+        int duplicate = 0;
+        if (!sorted) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+        for (k = 0; k < g->n_kv; k++) sorted[k] = &g->kv[k];
+        qsort(sorted, g->n_kv, sizeof(*sorted), rwkv__gguf_key_compare);
+        for (k = 0; k < g->n_kv && !duplicate; k++)
+            duplicate = sorted[k]->key_len == 0 ? 2 : k > 0 && !rwkv__gguf_key_compare(&sorted[k - 1], &sorted[k]);
+        RWKV_FREE(sorted);
+        if (duplicate)
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              duplicate == 2 ? "GGUF has an empty metadata key" : "GGUF has a metadata key twice");
     }
     if (rwkv__gguf_find(g, "general.alignment") &&
         (!rwkv__gguf_get_u32(g, "general.alignment", &alignment) || alignment == 0 ||
@@ -1516,16 +1537,19 @@ static rwkv_result rwkv__build(rwkv_model *m, rwkv_error *error) {
         return rwkv__fail(error, RWKV_ERROR_SHAPE,
                           "tensor token_embd.weight: %lldx%lld is not a supported size",
                           (long long)emb->ne[0], (long long)emb->ne[1]);
-    C = (int)emb->ne[0];
-    m->n_embd = C;
-    m->n_vocab = (int)emb->ne[1];
+    /* sizes the file states (metadata, header) win over the tensors', so
+       that a misshapen tensor is the one named in the error */
+    if (!m->n_embd) m->n_embd = (int)emb->ne[0];
+    if (!m->n_vocab) m->n_vocab = (int)emb->ne[1];
+    C = m->n_embd;
     if (L < 1 || L > RWKV_MAX_LAYERS)
         return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "%d layers is not a supported count", L);
     ffn_key = rwkv__find_tensor(m, "blk.0.channel_mix_key.weight");
     if (!ffn_key) return rwkv__missing("blk.0.channel_mix_key.weight", error);
-    if (ffn_key->ne[1] < 1 || ffn_key->ne[1] > 16 * (int64_t)RWKV_MAX_EMBD)
+    if (!m->n_ffn) m->n_ffn = (int)ffn_key->ne[1];
+    if (m->n_ffn < 1 || m->n_ffn > 16 * RWKV_MAX_EMBD)
         return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor blk.0.channel_mix_key.weight: bad size");
-    F = m->n_ffn = (int)ffn_key->ne[1];
+    F = m->n_ffn;
     if (V >= 5) {
         res = rwkv__find_head_size(m, error);
         if (res) return res;
@@ -1692,6 +1716,22 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
                 res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF %s missing or bad", key);
                 goto done;
             }
+            strcpy(key + 5, ".embedding_length");
+            if (rwkv__gguf_get_u32(&g, key, &value)) {
+                if (value < 1 || value > RWKV_MAX_EMBD) {
+                    res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF %s is %u", key, value);
+                    goto done;
+                }
+                m->n_embd = (int)value;
+            }
+            strcpy(key + 5, ".feed_forward_length");
+            if (rwkv__gguf_get_u32(&g, key, &value)) {
+                if (value < 1 || value > 16u * RWKV_MAX_EMBD) {
+                    res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "GGUF %s is %u", key, value);
+                    goto done;
+                }
+                m->n_ffn = (int)value;
+            }
             strcpy(key + 5, ".wkv.head_size");
             if (rwkv__gguf_get_u32(&g, key, &value) && value <= RWKV_MAX_EMBD)
                 m->head_size = (int)value;
@@ -1716,10 +1756,12 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
         res = rwkv__bin_parse(m, data, size, header, error);
         if (res) goto done;
         m->n_layer = header[4] > RWKV_MAX_LAYERS ? -1 : (int)header[4];
-        if (header[2] > RWKV_MAX_VOCAB || header[3] > RWKV_MAX_EMBD) {
+        if (header[2] < 1 || header[2] > RWKV_MAX_VOCAB || header[3] < 1 || header[3] > RWKV_MAX_EMBD) {
             res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT, "rwkv.cpp header: absurd sizes");
             goto done;
         }
+        m->n_vocab = (int)header[2];
+        m->n_embd = (int)header[3];
     } else {
         res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
                          "not a GGUF or rwkv.cpp model (unknown magic)");
@@ -1734,25 +1776,8 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
         }
     res = rwkv__build(m, error);
     if (res) goto done;
-    if (!strcmp(m->format, "gguf")) {
-        uint32_t value;
-        char key[48] = "rwkvN.embedding_length";
-        key[4] = (char)('0' + m->version);
-        if (rwkv__gguf_get_u32(&g, key, &value) && value != (uint32_t)m->n_embd) {
-            res = rwkv__fail(error, RWKV_ERROR_SHAPE, "GGUF metadata disagrees with tensor shapes");
-            goto done;
-        }
-        res = rwkv__tokenizer_from_gguf(&g, m->n_vocab, &m->tokenizer, error);
-    } else {
-        const unsigned char *h = data;
-        if (rwkv__le32(h + 8) != (uint32_t)m->n_vocab || rwkv__le32(h + 12) != (uint32_t)m->n_embd) {
-            res = rwkv__fail(error, RWKV_ERROR_SHAPE,
-                             "rwkv.cpp header (n_vocab %u, n_embd %u) disagrees with tensors",
-                             rwkv__le32(h + 8), rwkv__le32(h + 12));
-            goto done;
-        }
-        if (m->n_vocab == 256) res = rwkv_tokenizer_create_bytes(&m->tokenizer, error);
-    }
+    if (!strcmp(m->format, "gguf")) res = rwkv__tokenizer_from_gguf(&g, m->n_vocab, &m->tokenizer, error);
+    else if (m->n_vocab == 256) res = rwkv_tokenizer_create_bytes(&m->tokenizer, error);
     if (res) goto done;
     m->fingerprint = rwkv__fingerprint(m);
 done:
@@ -2244,7 +2269,11 @@ RWKV__KERNEL float rwkv__dot_q8_input_plain(int type, const unsigned char *row,
         float dw = rwkv__f16_to_f32(rwkv__le16(row)), offset;
         int32_t dot = 0;
         if (type == RWKV_TYPE_Q8_0) {
-            for (j = 0; j < 32; j++) dot += (int32_t)(signed char)row[2 + j] * x->q[j];
+            /* (q + 128) is unsigned; the -128 sum(x) comes back below. Written
+               so because GCC 12 with AVX512-VNNI turns the plain signed
+               loop into vpdpbusd, which reads the weights as unsigned. */
+            for (j = 0; j < 32; j++) dot += (int32_t)(row[2 + j] ^ 0x80u) * x->q[j];
+            dot -= 128 * x->sum;
             offset = 0.0f;
         } else {
             const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
