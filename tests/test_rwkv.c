@@ -3383,10 +3383,95 @@ static void run_(void (*fn)(void), const char *name) {
 }
 #define RUN(fn) run_(fn, #fn)
 
+
+/* Every SIMD kernel against its plain C twin, on random rows of odd and
+   even sizes: equal within float rounding (relative to the sum of |w x|). */
+static void test_simd_kernels(void) {
+#ifdef RWKV__AVX2
+    static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16, RWKV_TYPE_Q8_0,
+                                RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
+    static const int sizes[] = {32, 64, 96, 160, 768, 1056};
+    static float w[1056], x[1056], wf[1056], x4[4 * 1056], out_plain[8], out_simd[8];
+    static unsigned char row[1056 * 4], row2[1056 * 4];
+    static rwkv__q8_block xq[1056 / 32];
+    rng_t seed = {12345};
+    size_t ti, si;
+    int i, j;
+    for (ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+            int n = sizes[si], type = types[ti];
+            double scale = 0.0;
+            float plain, simd;
+            for (i = 0; i < n; i++) {
+                w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                scale += fabs((double)w[i] * x[i]);
+            }
+            rwkv_quantize_row(type, w, n, row);
+            plain = rwkv__dot_f32_plain((const unsigned char *)wf, x, 0); /* 0 for n = 0 */
+            CHECK(plain == 0.0f);
+            switch (type) {
+            case RWKV_TYPE_F32: plain = rwkv__dot_f32_plain(row, x, n), simd = rwkv__dot_f32_avx2(row, x, n); break;
+            case RWKV_TYPE_F16: plain = rwkv__dot_f16_plain(row, x, n), simd = rwkv__dot_f16_avx2(row, x, n); break;
+            case RWKV_TYPE_BF16: plain = rwkv__dot_bf16_plain(row, x, n), simd = rwkv__dot_bf16_avx2(row, x, n); break;
+            case RWKV_TYPE_Q8_0: plain = rwkv__dot_q8_0_plain(row, x, n), simd = rwkv__dot_q8_0_avx2(row, x, n); break;
+            default: {
+                int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+                int five = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+                plain = rwkv__dot_q4_q5_plain(row, x, n, has_min, five);
+                simd = rwkv__dot_q4_q5_avx2(row, x, n, has_min, five);
+            }
+            }
+            CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d dot: plain %g simd %g",
+                   rwkv_type_name(type), n, plain, simd);
+            /* row decoding, bit for bit */
+            rwkv__dequantize_plain(type, row, n, wf);
+            rwkv__dequantize_avx2(type, row, n, (float *)(void *)row2);
+            CHECKF(!memcmp(wf, row2, sizeof(float) * (size_t)n), "%s n=%d dequantize differs",
+                   rwkv_type_name(type), n);
+            /* integer products with a quantized input */
+            if (type != RWKV_TYPE_F32 && type != RWKV_TYPE_F16 && type != RWKV_TYPE_BF16) {
+                rwkv__quantize_input(x, n, xq);
+                plain = rwkv__dot_q8_input_plain(type, row, xq, n);
+                simd = rwkv__dot_q8_input_avx2(type, row, xq, n);
+                CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d int8: plain %g simd %g",
+                       rwkv_type_name(type), n, plain, simd);
+            }
+            /* the prefill kernel: two rows by four tokens */
+            for (i = 0; i < 4 * n; i++) x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+            rwkv__dot_2x4_plain(wf, w, x4, (size_t)n, n, out_plain);
+            rwkv__dot_2x4_avx2(wf, w, x4, (size_t)n, n, out_simd);
+            for (j = 0; j < 8; j++)
+                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "2x4 n=%d [%d]: %g vs %g",
+                       n, j, out_plain[j], out_simd[j]);
+        }
+    }
+    /* the odd-length tails of the float kernels */
+    for (i = 1; i < 40; i++) {
+        float plain, simd;
+        double scale = 0.0;
+        for (j = 0; j < i; j++) {
+            w[j] = (float)(rng_unif(&seed) - 0.5), x[j] = (float)(rng_unif(&seed) - 0.5);
+            scale += fabs((double)w[j] * x[j]);
+        }
+        plain = rwkv__dot_f32_plain((const unsigned char *)w, x, i);
+        simd = rwkv__dot_f32_avx2((const unsigned char *)w, x, i);
+        CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f32 tail n=%d", i);
+        rwkv_quantize_row(RWKV_TYPE_F16, w, i, row);
+        plain = rwkv__dot_f16_plain(row, x, i);
+        simd = rwkv__dot_f16_avx2(row, x, i);
+        CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f16 tail n=%d", i);
+    }
+#else
+    printf("  (plain C build: no SIMD kernels to compare)\n");
+#endif
+}
+
 int main(void) {
     g_verbose = getenv("RWKV_TEST_VERBOSE") != NULL;
     RUN(test_basics);
     RUN(test_quantize_row);
+    RUN(test_simd_kernels);
     RUN(test_forward);
     RUN(test_load_file);
     RUN(test_eval_api);
