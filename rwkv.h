@@ -143,6 +143,11 @@ RWKVDEF size_t rwkv_type_size(int type, uint64_t n_elements);
    unknown type or a bad n. For converters and quantize-on-load. */
 RWKVDEF size_t rwkv_quantize_row(int type, const float *src, int64_t n, void *dst);
 
+/* The inverse: n values of a row of the given type as floats (n a multiple
+   of 32 for the quantized types). Returns 0 for an unknown type or bad n,
+   else the bytes read from src. */
+RWKVDEF size_t rwkv_dequantize_row(int type, const void *src, int64_t n, float *dst);
+
 /* Load a model from a file: GGUF or rwkv.cpp .bin, detected by magic. GGUF
    is memory-mapped where the OS allows it and its weights are used in place;
    .bin files are read and their tensors copied to aligned memory.
@@ -171,6 +176,8 @@ typedef struct rwkv_model_info {
     int n_ffn;              /* hidden size of channel-mix                    */
     int n_head;             /* WKV heads (v5+); 0 for v4                     */
     int head_size;          /* n_embd / n_head; 0 for v4                     */
+    int rescale_every_n_layers; /* v6 GGUFs from HF: x is halved every n
+                               layers and two weights are pre-scaled; 0: none */
     size_t state_floats;    /* floats in the recurrent state                 */
     size_t state_blob_size; /* bytes written by rwkv_state_export()         */
     size_t weight_bytes;    /* bytes of all tensors                          */
@@ -812,6 +819,7 @@ struct rwkv_model {
 
     /* what to release: */
     void *owned_data;                       /* aligned copy of the weights       */
+    void *owned_extra;                      /* tensors made at load (v6 fused)   */
     void *read_buffer;                      /* file read into memory             */
     void *mapped;                           /* mmap'd file                       */
     size_t mapped_size;
@@ -1686,6 +1694,92 @@ static rwkv_result rwkv__build(rwkv_model *m, rwkv_error *error) {
     return RWKV_OK;
 }
 
+static rwkv__tensor *rwkv__find_unsorted(rwkv_model *m, const char *name) {
+    int i;
+    for (i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+static void rwkv__set_shape(rwkv__tensor *t, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3) {
+    t->n_dims = n_dims;
+    t->ne[0] = ne0, t->ne[1] = ne1, t->ne[2] = ne2, t->ne[3] = ne3;
+}
+
+/* Give the tensors of an rwkv.cpp file llama.cpp's exact GGUF layout, so
+   that converting writes files llama.cpp loads: vectors flattened to {C}
+   (v5/v6 bonus {N,H}), v6's five lerps fused into one {C,1,1,5} tensor, v7's
+   fused lerps as {C,1,1,6}, and v7 layer 0's unused value-residual tensors
+   written as copies of a0/a1/a2, as llama.cpp's converter does. */
+static rwkv_result rwkv__bin_llama_layout(rwkv_model *m, rwkv_error *error) {
+    static const char *const flat[] = {"time_mix_decay.weight", "time_mix_w0.weight", "time_mix_a0.weight",
+                                       "time_mix_v0.weight", "time_mix_k_k.weight", "time_mix_k_a.weight",
+                                       "time_mix_r_k.weight", "time_mix_lerp_x.weight"};
+    static const char *const lerps[5] = {"time_mix_lerp_w.weight", "time_mix_lerp_k.weight",
+                                         "time_mix_lerp_v.weight", "time_mix_lerp_r.weight",
+                                         "time_mix_lerp_g.weight"};
+    static const char *const alias[3][2] = {{"time_mix_v0.weight", "time_mix_a0.weight"},
+                                            {"time_mix_v1.weight", "time_mix_a1.weight"},
+                                            {"time_mix_v2.weight", "time_mix_a2.weight"}};
+    const int L = m->n_layer;
+    char name[RWKV__NAME_MAX];
+    rwkv__tensor *t, *grown;
+    int i, j, n;
+    size_t k;
+    if (m->version < 5 || L < 1) return RWKV_OK;
+    /* room for the fused and aliased tensors */
+    grown = (rwkv__tensor *)RWKV_REALLOC(m->tensors, ((size_t)m->n_tensors + (size_t)L + 4) * sizeof(rwkv__tensor));
+    if (!grown) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    m->tensors = grown;
+    if (m->version == 6) {
+        m->owned_extra = rwkv__calloc((size_t)L * 5, (size_t)m->n_embd * sizeof(float));
+        if (!m->owned_extra) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (i = 0; i < L; i++) {
+        for (k = 0; k < sizeof(flat) / sizeof(flat[0]); k++) {
+            rwkv__layer_name(name, i, flat[k]);
+            if ((t = rwkv__find_unsorted(m, name)) != NULL)
+                rwkv__set_shape(t, 1, t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3], 1, 1, 1);
+        }
+        rwkv__layer_name(name, i, "time_mix_first.weight"); /* (H,N) in PyTorch: {N,H} */
+        if ((t = rwkv__find_unsorted(m, name)) != NULL && t->n_dims == 3 && t->ne[0] == 1)
+            rwkv__set_shape(t, 2, t->ne[1], t->ne[2], 1, 1);
+        else if (t)
+            rwkv__set_shape(t, 1, t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3], 1, 1, 1);
+        rwkv__layer_name(name, i, "time_mix_lerp_fused.weight");
+        if (m->version == 7 && (t = rwkv__find_unsorted(m, name)) != NULL)
+            rwkv__set_shape(t, 4, t->ne[0], 1, 1, t->ne[1] * t->ne[2] * t->ne[3]);
+        if (m->version == 6) {
+            float *fused = (float *)m->owned_extra + (size_t)i * 5 * (size_t)m->n_embd;
+            for (j = 0; j < 5; j++) {
+                rwkv__layer_name(name, i, lerps[j]);
+                t = rwkv__find_unsorted(m, name);
+                if (!t || t->type != RWKV_TYPE_F32 || t->ne[0] * t->ne[1] * t->ne[2] != m->n_embd)
+                    return rwkv__fail(error, RWKV_ERROR_SHAPE, "tensor %s is missing or misshapen", name);
+                memcpy(fused + (size_t)j * (size_t)m->n_embd, t->data, sizeof(float) * (size_t)m->n_embd);
+                *t = m->tensors[--m->n_tensors]; /* drop it */
+            }
+            t = &m->tensors[m->n_tensors++];
+            memset(t, 0, sizeof(*t));
+            rwkv__layer_name(t->name, i, "time_mix_lerp_fused.weight");
+            t->type = RWKV_TYPE_F32;
+            rwkv__set_shape(t, 4, m->n_embd, 1, 1, 5);
+            t->data = fused;
+            t->n_bytes = 5 * sizeof(float) * (size_t)m->n_embd;
+        }
+    }
+    if (m->version == 7)
+        for (n = 0; n < 3; n++) {
+            rwkv__layer_name(name, 0, alias[n][0]);
+            if (rwkv__find_unsorted(m, name)) continue;
+            rwkv__layer_name(name, 0, alias[n][1]);
+            if (!(t = rwkv__find_unsorted(m, name))) return rwkv__missing(name, error);
+            m->tensors[m->n_tensors] = *t;
+            rwkv__layer_name(m->tensors[m->n_tensors++].name, 0, alias[n][0]);
+        }
+    return RWKV_OK;
+}
+
 /* Parse a buffer (GGUF or .bin) into m and build the model. */
 static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, size_t size,
                                      rwkv_error *error) {
@@ -1762,6 +1856,8 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
         }
         m->n_vocab = (int)header[2];
         m->n_embd = (int)header[3];
+        res = rwkv__bin_llama_layout(m, error);
+        if (res) goto done;
     } else {
         res = rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
                          "not a GGUF or rwkv.cpp model (unknown magic)");
@@ -1793,6 +1889,7 @@ RWKVDEF void rwkv_model_free(rwkv_model *model) {
     rwkv_tokenizer_free(model->tokenizer);
     RWKV_FREE(model->read_buffer);
     RWKV_FREE(model->owned_data);
+    RWKV_FREE(model->owned_extra);
     RWKV_FREE(model->vectors);
     RWKV_FREE(model->layers);
     RWKV_FREE(model->tensors);
@@ -1914,6 +2011,7 @@ RWKVDEF void rwkv_model_get_info(const rwkv_model *m, rwkv_model_info *info) {
     info->n_ffn = m->n_ffn;
     info->n_head = m->n_head;
     info->head_size = m->head_size;
+    info->rescale_every_n_layers = m->rescale_every;
     info->state_floats = rwkv__layer_state_floats(m) * (size_t)m->n_layer;
     info->state_blob_size = 48 + 4 * info->state_floats;
     info->file_bytes = m->file_bytes;
@@ -2343,6 +2441,13 @@ static int rwkv__is_quantized(int type) {
     return type != RWKV_TYPE_F32 && type != RWKV_TYPE_F16 && type != RWKV_TYPE_BF16;
 }
 
+RWKVDEF size_t rwkv_dequantize_row(int type, const void *src, int64_t n, float *dst) {
+    size_t bytes = n > 0 && n <= INT32_MAX ? rwkv_type_size(type, (uint64_t)n) : 0;
+    if (!bytes || !src || !dst) return 0;
+    rwkv__dequantize(type, (const unsigned char *)src, (int)n, dst);
+    return bytes;
+}
+
 /* The one dispatch point: the SIMD kernel where compiled, else plain C. */
 static float rwkv__dot(int type, const unsigned char *row, const float *x, int n) {
     switch (type) {
@@ -2369,6 +2474,10 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
     RWKV_ASSERT(0 && "type checked at load");
     return 0.0f;
 }
+
+/* Multiply-adds below which a matrix product stays on one thread: waking
+   the others costs more than it saves. */
+#define RWKV__MIN_PARALLEL (1 << 18)
 
 #ifndef RWKV_CHUNK
 #define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
@@ -2451,20 +2560,20 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
     if (T == 1 && xq && rwkv__is_quantized(w->type)) {
         rwkv__quantize_input(x, w->n_in, xq);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= 65536)
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif
         for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot_q8_input(w->type, w->data + (size_t)o * w->row_bytes, xq, w->n_in);
         return;
     }
     if (T == 1) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= 65536)
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif
         for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, x, w->n_in);
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= 16384)
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
     for (p = 0; p < n_pairs; p++) {
         int o0 = 2 * p, o1 = o0 + 1 < w->n_out ? o0 + 1 : o0;

@@ -47,18 +47,18 @@ typedef struct gguf_writer {
     size_t n_tensors, tensors_cap;
 } gguf_writer;
 
-static gguf_writer *gguf_writer_create(void) {
+static inline gguf_writer *gguf_writer_create(void) {
     return (gguf_writer *)calloc(1, sizeof(gguf_writer));
 }
 
-static void gguf_writer_free(gguf_writer *w) {
+static inline void gguf_writer_free(gguf_writer *w) {
     if (!w) return;
     free(w->kv);
     free(w->tensors);
     free(w);
 }
 
-static int gguf_writer__put(gguf_writer *w, const void *bytes, size_t n) {
+static inline int gguf_writer__put(gguf_writer *w, const void *bytes, size_t n) {
     if (w->kv_len + n > w->kv_cap) {
         size_t cap = w->kv_cap ? w->kv_cap : 4096;
         unsigned char *p;
@@ -75,46 +75,46 @@ static int gguf_writer__put(gguf_writer *w, const void *bytes, size_t n) {
 
 /* GGUF is little-endian; these write integers byte by byte so the output
    is the same on any host. */
-static int gguf_writer__u32(gguf_writer *w, uint32_t v) {
+static inline int gguf_writer__u32(gguf_writer *w, uint32_t v) {
     unsigned char b[4];
     int i;
     for (i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
     return gguf_writer__put(w, b, 4);
 }
 
-static int gguf_writer__u64(gguf_writer *w, uint64_t v) {
+static inline int gguf_writer__u64(gguf_writer *w, uint64_t v) {
     unsigned char b[8];
     int i;
     for (i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
     return gguf_writer__put(w, b, 8);
 }
 
-static int gguf_writer__string(gguf_writer *w, const char *s, size_t len) {
+static inline int gguf_writer__string(gguf_writer *w, const char *s, size_t len) {
     return gguf_writer__u64(w, len) || gguf_writer__put(w, s, len);
 }
 
-static int gguf_writer__key(gguf_writer *w, const char *key, uint32_t type) {
+static inline int gguf_writer__key(gguf_writer *w, const char *key, uint32_t type) {
     w->n_kv++;
     return gguf_writer__string(w, key, strlen(key)) || gguf_writer__u32(w, type);
 }
 
-static int gguf_writer_add_u32(gguf_writer *w, const char *key, uint32_t v) {
+static inline int gguf_writer_add_u32(gguf_writer *w, const char *key, uint32_t v) {
     return gguf_writer__key(w, key, GGUF_VALUE_UINT32) || gguf_writer__u32(w, v);
 }
 
-static int gguf_writer_add_f32(gguf_writer *w, const char *key, float v) {
+static inline int gguf_writer_add_f32(gguf_writer *w, const char *key, float v) {
     uint32_t bits;
     memcpy(&bits, &v, 4);
     return gguf_writer__key(w, key, GGUF_VALUE_FLOAT32) || gguf_writer__u32(w, bits);
 }
 
-static int gguf_writer_add_str(gguf_writer *w, const char *key, const char *v) {
+static inline int gguf_writer_add_str(gguf_writer *w, const char *key, const char *v) {
     return gguf_writer__key(w, key, GGUF_VALUE_STRING) ||
            gguf_writer__string(w, v, strlen(v));
 }
 
 /* An array of n strings; lens[i] bytes each (strings need no NUL). */
-static int gguf_writer_add_str_array(gguf_writer *w, const char *key,
+static inline int gguf_writer_add_str_array(gguf_writer *w, const char *key,
                                      const char *const *strs, const size_t *lens,
                                      size_t n) {
     size_t i;
@@ -126,7 +126,7 @@ static int gguf_writer_add_str_array(gguf_writer *w, const char *key,
     return 0;
 }
 
-static int gguf_writer_add_i32_array(gguf_writer *w, const char *key,
+static inline int gguf_writer_add_i32_array(gguf_writer *w, const char *key,
                                      const int32_t *v, size_t n) {
     size_t i;
     if (gguf_writer__key(w, key, GGUF_VALUE_ARRAY) ||
@@ -138,7 +138,7 @@ static int gguf_writer_add_i32_array(gguf_writer *w, const char *key,
 }
 
 /* ne[] in ggml order (ne[0] fastest); data holds n_bytes in that type. */
-static int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type,
+static inline int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type,
                                   int n_dims, const int64_t *ne, const void *data,
                                   size_t n_bytes) {
     gguf_writer_tensor *t;
@@ -163,12 +163,12 @@ static int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type,
     return 0;
 }
 
-static size_t gguf_writer__pad(size_t n) {
+static inline size_t gguf_writer__pad(size_t n) {
     return (GGUF_WRITER_ALIGNMENT - n % GGUF_WRITER_ALIGNMENT) % GGUF_WRITER_ALIGNMENT;
 }
 
 /* Write the whole file through fn(ctx, bytes, n) (returns 0 on success). */
-static int gguf_writer__emit(gguf_writer *w, int (*fn)(void *, const void *, size_t),
+static inline int gguf_writer__emit(gguf_writer *w, int (*fn)(void *, const void *, size_t),
                              void *ctx) {
     static const unsigned char zeros[GGUF_WRITER_ALIGNMENT] = {0};
     gguf_writer head;
@@ -205,16 +205,16 @@ done:
     return rc;
 }
 
-static int gguf_writer__to_file(void *ctx, const void *bytes, size_t n) {
+static inline int gguf_writer__to_file(void *ctx, const void *bytes, size_t n) {
     return n && fwrite(bytes, 1, n, (FILE *)ctx) != n ? -1 : 0;
 }
 
-static int gguf_writer__to_memory(void *ctx, const void *bytes, size_t n) {
+static inline int gguf_writer__to_memory(void *ctx, const void *bytes, size_t n) {
     return gguf_writer__put((gguf_writer *)ctx, bytes, n);
 }
 
 /* Write to a file; 0 on success, -1 on failure. */
-static int gguf_writer_write_file(gguf_writer *w, const char *path) {
+static inline int gguf_writer_write_file(gguf_writer *w, const char *path) {
     FILE *f = fopen(path, "wb");
     int rc;
     if (!f) return -1;
@@ -224,7 +224,7 @@ static int gguf_writer_write_file(gguf_writer *w, const char *path) {
 }
 
 /* Write to a new malloc'd buffer (free() it); NULL on failure. */
-static unsigned char *gguf_writer_write_memory(gguf_writer *w, size_t *size) {
+static inline unsigned char *gguf_writer_write_memory(gguf_writer *w, size_t *size) {
     gguf_writer out;
     memset(&out, 0, sizeof(out));
     if (gguf_writer__emit(w, gguf_writer__to_memory, &out)) {

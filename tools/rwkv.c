@@ -750,13 +750,15 @@ static int add_version_keys(gguf_writer *w, const rwkv_model *model, const rwkv_
         return -1;
     if (version >= 6 && gguf_writer_add_u32(w, ARCH_KEY("attention.head_count"), 0)) return -1;
     if (version == 6)
-        return gguf_writer_add_u32(w, ARCH_KEY("time_mix_extra_dim"),
+        return gguf_writer_add_u32(w, ARCH_KEY("rescale_every_n_layers"),
+                                   (uint32_t)info->rescale_every_n_layers) ||
+               gguf_writer_add_u32(w, ARCH_KEY("time_mix_extra_dim"),
                                    (uint32_t)(tensor_dim(model, "blk.0.time_mix_w1.weight", 1) / 5)) ||
                gguf_writer_add_u32(w, ARCH_KEY("time_decay_extra_dim"),
                                    (uint32_t)tensor_dim(model, "blk.0.time_mix_decay_w1.weight", 1));
     if (version == 7) {
-        /* layer 0 has no value-residual LoRA of its own */
-        for (layer = 0; layer < info->n_layer && !value_rank; layer++) {
+        /* layer 0's value-residual LoRA is a dummy (a copy of a1/a2) */
+        for (layer = 1; layer < info->n_layer && !value_rank; layer++) {
             sprintf(name, "blk.%d.time_mix_v1.weight", layer);
             value_rank = tensor_dim(model, name, 1);
         }
