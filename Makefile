@@ -16,9 +16,10 @@ DATA    ?= ../shared/data
 SAN      = -O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HEADERS  = rwkv.h $(wildcard tools/*.h)
+FUZZERS  = model vocab text state
 PROGRAMS = bin/rwkv bin/minimal
 
-.PHONY: all test conformance sanitize run clean cxx
+.PHONY: all test conformance sanitize run clean cxx fuzz coverage
 
 all: $(PROGRAMS)
 
@@ -46,8 +47,9 @@ bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/test_rwkv_plain bin/cxx_check all
+test: bin/test_rwkv bin/test_rwkv_plain bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
 	./bin/cxx_check
+	set -e; for h in $(FUZZERS); do ./bin/fuzz_replay_$$h $$(find tests/fuzz/regressions/$$h -type f 2>/dev/null) >/dev/null; done
 	./bin/test_rwkv_plain
 	./bin/test_rwkv
 
@@ -62,6 +64,32 @@ sanitize: | bin
 	$(CC) $(WARN) $(SAN) -I. -o bin/rwkv_san tools/rwkv.c $(LDLIBS)
 	./bin/test_rwkv_san
 	./bin/test_conformance_san $(DATA) ./bin/rwkv_san
+
+# Fuzz every parser with libFuzzer (clang), from seeds the project makes:
+# FUZZ_SECONDS each (default 60). Crashes land in build/fuzz/; keep them in
+# tests/fuzz/regressions/<harness>/, which `make test` replays.
+FUZZ_SECONDS ?= 60
+fuzz: | bin
+	mkdir -p build/fuzz
+	$(CC) -O1 -std=c11 -I. -o build/fuzz/make_seeds tests/fuzz/make_seeds.c $(LDLIBS)
+	./build/fuzz/make_seeds build/fuzz/seeds
+	set -e; for h in $(FUZZERS); do \
+	  clang -g -O1 $(ARCH) -fsanitize=fuzzer,address,undefined -I. -o build/fuzz/fuzz_$$h tests/fuzz/fuzz_$$h.c $(LDLIBS); \
+	  mkdir -p build/fuzz/corpus/$$h; \
+	  (cd build/fuzz && ./fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	     corpus/$$h seeds/$$h ../../tests/fuzz/regressions/$$h 2>&1 | grep -E "^#.*DONE|stat::number_of_executed_units|ERROR|SUMMARY"); \
+	done
+
+# The regression inputs found by fuzzing, replayed without libFuzzer.
+bin/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(HEADERS) | bin
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -I. -o $@ $< $(LDLIBS)
+
+# Line and branch coverage of rwkv.h by the self-contained tests (gcov).
+coverage: | bin
+	rm -rf build/coverage && mkdir -p build/coverage
+	$(CC) -O0 -g --coverage -std=c11 $(ARCH) -I. -o build/coverage/test_rwkv tests/test_rwkv.c $(LDLIBS)
+	./build/coverage/test_rwkv | tail -1
+	cd build/coverage && gcov -b -o . test_rwkv.gcno 2>/dev/null | grep -A4 "^File 'rwkv.h'"
 
 # Generate text from the model that ships with the repo.
 run: bin/rwkv
