@@ -19,7 +19,7 @@ HEADERS  = rwkv.h $(wildcard tools/*.h)
 FUZZERS  = model vocab text state
 PROGRAMS = bin/rwkv bin/minimal
 
-.PHONY: all test conformance sanitize run clean cxx fuzz coverage
+.PHONY: all test conformance sanitize run clean cxx fuzz coverage unicode-tables
 
 all: $(PROGRAMS)
 
@@ -38,6 +38,12 @@ bin/test_rwkv: tests/test_rwkv.c $(HEADERS) | bin
 bin/test_conformance: tests/test_conformance.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_conformance.c $(LDLIBS)
 
+bin/test_bpe: tests/test_bpe.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_bpe.c $(LDLIBS)
+
+bin/test_bpe_conformance: tests/test_bpe_conformance.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_bpe_conformance.c $(LDLIBS)
+
 # The same tests on the plain C kernels (no SIMD), which must agree.
 bin/test_rwkv_plain: tests/test_rwkv.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -DRWKV_NO_SIMD -I. -o $@ tests/test_rwkv.c $(LDLIBS)
@@ -47,14 +53,16 @@ bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/test_rwkv_plain bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
+test: bin/test_rwkv bin/test_rwkv_plain bin/test_bpe bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
 	./bin/cxx_check
 	set -e; for h in $(FUZZERS); do ./bin/fuzz_replay_$$h $$(find tests/fuzz/regressions/$$h -type f 2>/dev/null) >/dev/null; done
+	./bin/test_bpe
 	./bin/test_rwkv_plain
 	./bin/test_rwkv
 
 # Against the real models and reference logits in $(DATA).
-conformance: bin/test_conformance bin/rwkv
+conformance: bin/test_conformance bin/test_bpe_conformance bin/rwkv
+	./bin/test_bpe_conformance $(DATA)/vocab/20B_tokenizer.json tests/data/bpe_expected.txt
 	./bin/test_conformance $(DATA) ./bin/rwkv
 
 # Both test programs under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -62,6 +70,10 @@ sanitize: | bin
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_rwkv_san tests/test_rwkv.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_conformance_san tests/test_conformance.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/rwkv_san tools/rwkv.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_san tests/test_bpe.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_conformance_san tests/test_bpe_conformance.c $(LDLIBS)
+	./bin/test_bpe_san
+	./bin/test_bpe_conformance_san $(DATA)/vocab/20B_tokenizer.json tests/data/bpe_expected.txt
 	./bin/test_rwkv_san
 	./bin/test_conformance_san $(DATA) ./bin/rwkv_san
 
@@ -90,6 +102,10 @@ coverage: | bin
 	$(CC) -O0 -g --coverage -std=c11 $(ARCH) -I. -o build/coverage/test_rwkv tests/test_rwkv.c $(LDLIBS)
 	./build/coverage/test_rwkv | tail -1
 	cd build/coverage && gcov -b -o . test_rwkv.gcno 2>/dev/null | grep -A4 "^File 'rwkv.h'"
+
+# Regenerate the Unicode tables in rwkv.h (needs Debian's unicode-data).
+unicode-tables:
+	python3 tools/gen_unicode_tables.py --update rwkv.h
 
 # Generate text from the model that ships with the repo.
 run: bin/rwkv
