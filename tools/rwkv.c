@@ -234,8 +234,18 @@ static int choose_tokenizer(const char *cmd, const rwkv_model *model, const char
     rwkv_error error;
     *loaded = NULL;
     if (vocab_path) {
-        if (rwkv_tokenizer_load_world_file(loaded, vocab_path, &error))
+        size_t len = strlen(vocab_path);
+        if (len > 5 && !strcmp(vocab_path + len - 5, ".json")) { /* Hugging Face BPE */
+            char *json;
+            size_t size;
+            rwkv_result rc;
+            if (read_file(cmd, vocab_path, &json, &size)) return 1;
+            rc = rwkv_tokenizer_load_bpe(loaded, json, size, &error);
+            free(json);
+            if (rc) return fail(cmd, "%s: %s", vocab_path, error.message);
+        } else if (rwkv_tokenizer_load_world_file(loaded, vocab_path, &error)) {
             return fail(cmd, "%s", error.message);
+        }
         *tokenizer = *loaded;
     } else if (model && rwkv_model_tokenizer(model)) {
         *tokenizer = rwkv_model_tokenizer(model);
@@ -257,6 +267,7 @@ static int choose_tokenizer(const char *cmd, const rwkv_model *model, const char
 static const char *tokenizer_kind(const rwkv_tokenizer *tokenizer) {
     int id;
     if (!tokenizer) return "none";
+    if (rwkv_tokenizer_gguf_merge_count(tokenizer) > 0) return "bpe";
     if (rwkv_tokenizer_vocab_size(tokenizer) != 256) return "world";
     for (id = 0; id < 256; id++) {
         size_t len;
@@ -266,13 +277,14 @@ static const char *tokenizer_kind(const rwkv_tokenizer *tokenizer) {
     return "bytes";
 }
 
-/* Encode text into a new array (free() it): len ids always suffice. */
+/* Encode text into a new array (free() it): 3 * len + 1 ids always suffice
+   (len for World and bytes; BPE's NFC may lengthen the text). */
 static int tokenize_text(const char *cmd, const rwkv_tokenizer *tokenizer, const char *text,
                          size_t len, int32_t **tokens, size_t *n_tokens) {
     rwkv_error error;
-    *tokens = (int32_t *)malloc((len ? len : 1) * sizeof(int32_t));
+    *tokens = (int32_t *)malloc((3 * len + 1) * sizeof(int32_t));
     if (!*tokens) return fail(cmd, "out of memory");
-    if (rwkv_tokenize(tokenizer, text, len, *tokens, len, n_tokens, &error)) {
+    if (rwkv_tokenize(tokenizer, text, len, *tokens, 3 * len + 1, n_tokens, &error)) {
         free(*tokens);
         *tokens = NULL;
         return fail(cmd, "%s", error.message);
@@ -853,6 +865,57 @@ static int add_world_vocab(gguf_writer *w, const rwkv_tokenizer *tokenizer, int 
            gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 0);
 }
 
+/* Add a byte-level BPE vocabulary as llama.cpp's "gpt2" tokenizer: the
+   tokens as tokenizer.json writes them, their types, and the merges "a b". */
+static int add_bpe_vocab(gguf_writer *w, const rwkv_tokenizer *tokenizer, vocab_strings *v) {
+    size_t n_tokens = (size_t)rwkv_tokenizer_vocab_size(tokenizer);
+    size_t n_merges = rwkv_tokenizer_gguf_merge_count(tokenizer), capacity = 0, used = 0, i;
+    const char **merge_strings;
+    size_t *merge_lens;
+    int rc;
+    for (i = 0; i < n_merges; i++) {
+        const char *a, *b;
+        size_t a_len, b_len;
+        rwkv_tokenizer_gguf_merge(tokenizer, i, &a, &a_len, &b, &b_len);
+        capacity += a_len + b_len + 1;
+    }
+    v->text = (char *)malloc(capacity + 1);
+    v->strings = (const char **)malloc((n_tokens + 1) * sizeof(char *));
+    v->lens = (size_t *)malloc((n_tokens + 1) * sizeof(size_t));
+    v->types = (int32_t *)malloc((n_tokens + 1) * sizeof(int32_t));
+    merge_strings = (const char **)malloc((n_merges + 1) * sizeof(char *));
+    merge_lens = (size_t *)malloc((n_merges + 1) * sizeof(size_t));
+    if (!v->text || !v->strings || !v->lens || !v->types || !merge_strings || !merge_lens) {
+        free(merge_strings);
+        free(merge_lens);
+        return -1;
+    }
+    for (i = 0; i < n_tokens; i++)
+        if (rwkv_tokenizer_gguf_token(tokenizer, (int32_t)i, &v->strings[i], &v->lens[i], &v->types[i])) {
+            v->strings[i] = "", v->lens[i] = 0, v->types[i] = 5; /* an id with no token: unused */
+        }
+    for (i = 0; i < n_merges; i++) {
+        const char *a, *b;
+        size_t a_len, b_len;
+        rwkv_tokenizer_gguf_merge(tokenizer, i, &a, &a_len, &b, &b_len);
+        merge_strings[i] = v->text + used;
+        memcpy(v->text + used, a, a_len);
+        v->text[used + a_len] = ' ';
+        memcpy(v->text + used + a_len + 1, b, b_len);
+        merge_lens[i] = a_len + b_len + 1;
+        used += merge_lens[i];
+    }
+    rc = gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2") ||
+         gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", v->strings, v->lens, n_tokens) ||
+         gguf_writer_add_i32_array(w, "tokenizer.ggml.token_type", v->types, n_tokens) ||
+         gguf_writer_add_str_array(w, "tokenizer.ggml.merges", merge_strings, merge_lens, n_merges) ||
+         gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 0) ||
+         gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 0);
+    free(merge_strings); /* the writer copied the strings */
+    free(merge_lens);
+    return rc;
+}
+
 /* "dir/model.bin" -> "model". */
 static void base_name(const char *path, char *out, size_t size) {
     const char *start = strrchr(path, '/'), *dot;
@@ -925,9 +988,10 @@ static int cmd_convert(const char *cmd, int argc, char **argv) {
 
     if (vocab_path || rwkv_model_tokenizer(model)) {
         if (choose_tokenizer(cmd, model, paths[0], vocab_path, &tokenizer, &loaded)) goto done;
-        if (!strcmp(tokenizer_kind(tokenizer), "bytes")
-                ? gguf_writer_add_str(w, "tokenizer.ggml.model", "bytes")
-                : add_world_vocab(w, tokenizer, info.n_vocab, &vocab)) {
+        const char *kind = tokenizer_kind(tokenizer);
+        if (!strcmp(kind, "bytes")  ? gguf_writer_add_str(w, "tokenizer.ggml.model", "bytes")
+            : !strcmp(kind, "bpe") ? add_bpe_vocab(w, tokenizer, &vocab)
+                                    : add_world_vocab(w, tokenizer, info.n_vocab, &vocab)) {
             fail(cmd, "out of memory");
             goto done;
         }
