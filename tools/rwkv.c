@@ -54,14 +54,16 @@ static const char usage[] =
     "      Score every token of TEXT but the first, in windows of N tokens\n"
     "      (default 256) each from the initial state; prints ppl and bits/byte.\n"
     "  bench (-m MODEL | --synthetic 4-169m|4-430m [--type TYPE]) [-t THREADS]\n"
-    "        [--prompt N] [--gen N]\n"
+    "        [--prompt N] [--gen N] [--int8]\n"
     "      Time prefill (default 128 tokens) and decode (default 64 tokens)\n"
     "      against the machine's memory bandwidth. --synthetic builds a random\n"
-    "      model of that shape in memory (default type f16).\n"
+    "      model of that shape in memory (default type f16). --int8: integer\n"
+    "      products for quantized weights (rwkv_state_set_quantized_input).\n"
     "\n"
     "MODEL defaults to " DEFAULT_MODEL " for generate and perplexity.\n"
     "-t THREADS: threads per evaluation (default 1; needs a build with OpenMP).\n"
-    "--vocab FILE: a World vocabulary such as rwkv_vocab_v20230424.txt, for\n"
+    "--vocab FILE: a World vocabulary such as rwkv_vocab_v20230424.txt, or a\n"
+    "Hugging Face BPE tokenizer.json (e.g. 20B_tokenizer.json), for\n"
     "models that carry no tokenizer.\n";
 
 /* ---- Errors and small helpers ------------------------------------------- */
@@ -1148,8 +1150,10 @@ static double weight_bytes_per_token(const rwkv_model *model) {
 static int cmd_bench(const char *cmd, int argc, char **argv) {
     const char *model_path = NULL, *synthetic_name = NULL, *type_name = NULL;
     long long threads = 1, n_prompt = 128, n_gen = 64;
+    int int8 = 0;
     const option options[] = {
         {"-m", OPTION_STRING, &model_path, 0, 0},
+        {"--int8", OPTION_FLAG, &int8, 0, 0},
         {"--synthetic", OPTION_STRING, &synthetic_name, 0, 0},
         {"--type", OPTION_STRING, &type_name, 0, 0},
         {"-t", OPTION_INT, &threads, 1, 1024},
@@ -1164,7 +1168,7 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
     int32_t *tokens = NULL;
     float *logits = NULL;
     double start, prefill_seconds, decode_seconds, per_token, bytes_per_token, bandwidth;
-    double read_bandwidth;
+    double read_bandwidth, load_seconds;
     int type = RWKV_TYPE_F16, rc = 1;
     long long i;
 
@@ -1185,8 +1189,11 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
             fail(cmd, "synthetic %s: %s", synthetic_name, error.message);
             goto done;
         }
-    } else if (load_model(cmd, model_path, &model)) {
-        return 1;
+    } else {
+        start = now_seconds();
+        if (load_model(cmd, model_path, &model)) return 1;
+        load_seconds = now_seconds() - start;
+        printf("load: %.2f ms\n", 1e3 * load_seconds);
     }
     rwkv_model_get_info(model, &info);
     tokens = (int32_t *)malloc((size_t)(n_prompt + n_gen) * sizeof(int32_t));
@@ -1196,6 +1203,7 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
         goto done;
     }
     if (create_state(cmd, model, threads, &state)) goto done;
+    rwkv_state_set_quantized_input(state, int8);
     for (i = 0; i < n_prompt + n_gen; i++) /* any ids will do: spread them out */
         tokens[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
 
