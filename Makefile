@@ -16,7 +16,7 @@ DATA    ?= ../shared/data
 SAN      = -O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HEADERS  = rwkv.h $(wildcard tools/*.h)
-FUZZERS  = model vocab text state
+FUZZERS  = model vocab text state checkpoint
 PROGRAMS = bin/rwkv bin/minimal
 
 .PHONY: all test conformance sanitize run clean cxx fuzz coverage unicode-tables
@@ -38,6 +38,12 @@ bin/test_rwkv: tests/test_rwkv.c $(HEADERS) | bin
 bin/test_conformance: tests/test_conformance.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_conformance.c $(LDLIBS)
 
+bin/test_checkpoint: tests/test_checkpoint.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_checkpoint.c $(LDLIBS)
+
+bin/test_checkpoint_conformance: tests/test_checkpoint_conformance.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_checkpoint_conformance.c $(LDLIBS)
+
 bin/test_bpe: tests/test_bpe.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_bpe.c $(LDLIBS)
 
@@ -53,16 +59,18 @@ bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/test_rwkv_plain bin/test_bpe bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
+test: bin/test_rwkv bin/test_rwkv_plain bin/test_bpe bin/test_checkpoint bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
 	./bin/cxx_check
 	set -e; for h in $(FUZZERS); do ./bin/fuzz_replay_$$h $$(find tests/fuzz/regressions/$$h -type f 2>/dev/null) >/dev/null; done
 	./bin/test_bpe
+	./bin/test_checkpoint
 	./bin/test_rwkv_plain
 	./bin/test_rwkv
 
 # Against the real models and reference logits in $(DATA).
-conformance: bin/test_conformance bin/test_bpe_conformance bin/rwkv
+conformance: bin/test_conformance bin/test_bpe_conformance bin/test_checkpoint_conformance bin/rwkv
 	./bin/test_bpe_conformance $(DATA)/vocab/20B_tokenizer.json tests/data/bpe_expected.txt
+	./bin/test_checkpoint_conformance $(DATA)
 	./bin/test_conformance $(DATA) ./bin/rwkv
 
 # Both test programs under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -72,7 +80,9 @@ sanitize: | bin
 	$(CC) $(WARN) $(SAN) -I. -o bin/rwkv_san tools/rwkv.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_san tests/test_bpe.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_conformance_san tests/test_bpe_conformance.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_checkpoint_san tests/test_checkpoint.c $(LDLIBS)
 	./bin/test_bpe_san
+	./bin/test_checkpoint_san
 	./bin/test_bpe_conformance_san $(DATA)/vocab/20B_tokenizer.json tests/data/bpe_expected.txt
 	./bin/test_rwkv_san
 	./bin/test_conformance_san $(DATA) ./bin/rwkv_san

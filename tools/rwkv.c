@@ -7,6 +7,7 @@
 
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
+#include "tools/checkpoint.h"
 #include "tools/f16.h"
 #include "tools/gguf_writer.h"
 #include "tools/synthetic.h"
@@ -949,6 +950,8 @@ static int cmd_convert(const char *cmd, int argc, char **argv) {
 
     if (parse_options(cmd, argc, argv, options, paths, 2, &n_paths)) return 1;
     if (n_paths != 2) return fail(cmd, "needs IN and OUT.gguf");
+    /* official .pth and safetensors checkpoints: tools/checkpoint.h */
+    if (checkpoint_is_checkpoint(paths[0])) return checkpoint_run(paths[0], paths[1], type_name, vocab_path);
     if (type_name && parse_type(cmd, type_name, &target)) return 1;
     if (load_model(cmd, paths[0], &model)) return 1;
     rwkv_model_get_info(model, &info);
