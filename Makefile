@@ -19,7 +19,8 @@ HEADERS  = rwkv.h $(wildcard tools/*.h)
 FUZZERS  = model vocab text state checkpoint
 PROGRAMS = bin/rwkv bin/minimal
 
-.PHONY: all test conformance sanitize run clean cxx fuzz coverage unicode-tables
+.PHONY: all test conformance sanitize valgrind run clean cxx fuzz coverage unicode-tables \
+        firmware firmware-run firmware-check test-arm64 test-32
 
 all: $(PROGRAMS)
 
@@ -87,6 +88,12 @@ sanitize: | bin
 	./bin/test_rwkv_san
 	./bin/test_conformance_san $(DATA) ./bin/rwkv_san
 
+# The self-contained tests under valgrind memcheck (which lacks AVX-512, so
+# this build targets AVX2).
+valgrind: | bin
+	$(CC) $(WARN) -O1 -g -mavx2 -mfma -mf16c -I. -o bin/test_rwkv_vg tests/test_rwkv.c $(LDLIBS)
+	valgrind -q --leak-check=full --error-exitcode=9 ./bin/test_rwkv_vg
+
 # Fuzz every parser with libFuzzer (clang), from seeds the project makes:
 # FUZZ_SECONDS each (default 60). Crashes land in build/fuzz/; keep them in
 # tests/fuzz/regressions/<harness>/, which `make test` replays.
@@ -116,6 +123,19 @@ coverage: | bin
 # Regenerate the Unicode tables in rwkv.h (needs Debian's unicode-data).
 unicode-tables:
 	python3 tools/gen_unicode_tables.py --update rwkv.h
+
+# Cortex-M4F demo in QEMU (examples/firmware), and the tests on AArch64
+# (NEON, under qemu-aarch64) and on 32-bit x86.
+firmware:
+	$(MAKE) -C examples/firmware build
+firmware-run:
+	$(MAKE) -C examples/firmware run
+firmware-check:
+	$(MAKE) -C examples/firmware check
+test-arm64:
+	tools/cross/test-arm64.sh
+test-32:
+	tools/cross/test-32.sh
 
 # Generate text from the model that ships with the repo.
 run: bin/rwkv

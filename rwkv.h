@@ -38,7 +38,8 @@
  *   RWKV_ASSERT(x)       internal invariant checks (default: assert.h).
  *                        Never used for input validation: bad input always
  *                        comes back as an error code.
- *   RWKV_NO_SIMD         use the plain C kernels even where AVX2 is enabled.
+ *   RWKV_NO_SIMD         use the plain C kernels even where AVX2 (x86-64) or
+ *                        NEON (AArch64) is enabled.
  *   RWKV_CHUNK           tokens per chunk in sequence mode (default 32); a
  *                        state's scratch grows with it (1 for firmware).
  *   RWKV_MAX_LAYERS, RWKV_MAX_EMBD, RWKV_MAX_VOCAB
@@ -1799,6 +1800,16 @@ static rwkv_result rwkv__bin_llama_layout(rwkv_model *m, rwkv_error *error) {
     return RWKV_OK;
 }
 
+/* Model files are little-endian and f32 weights are used in place, so a
+   big-endian host would compute garbage: refuse it (checked at run time,
+   as no portable macro tells the byte order). */
+static int rwkv__little_endian(void) {
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
 /* Parse a buffer (GGUF or .bin) into m and build the model. */
 static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, size_t size,
                                      rwkv_error *error) {
@@ -1806,6 +1817,9 @@ static rwkv_result rwkv__model_parse(rwkv_model *m, const unsigned char *data, s
     rwkv_result res;
     int i;
     memset(&g, 0, sizeof(g));
+    if (!rwkv__little_endian())
+        return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                          "this host is big-endian; rwkv.h runs on little-endian hosts only");
     m->file_bytes = size;
     if (size >= 4 && rwkv__le32(data) == 0x46554747u) {
         size_t len;
@@ -2078,9 +2092,10 @@ RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i, rwkv_tenso
    file type, with a float vector. Quantized rows are sequences of 32-weight
    blocks in ggml's layout: a scale d (and for *_1 types a minimum m), then
    the packed integers; low nibbles are elements 0-15, high nibbles 16-31.
-   Every kernel has a plain C version; SIMD versions (AVX2+FMA+F16C) sit
-   beside them and must give the same results within float rounding. With
-   SIMD compiled in, the plain twins stay for the tests to compare against. */
+   Every kernel has a plain C version; SIMD versions (AVX2+FMA+F16C on
+   x86-64, NEON on AArch64) sit beside them and must give the same results
+   within float rounding. With SIMD compiled in, the plain twins stay for
+   the tests to compare against. */
 #if defined(__GNUC__) || defined(__clang__)
 #define RWKV__KERNEL static __attribute__((unused))
 #else
@@ -2335,13 +2350,6 @@ static void rwkv__dequantize_avx2(int type, const unsigned char *r, int n, float
     }
 }
 
-static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
-    rwkv__dequantize_avx2(type, r, n, out);
-}
-#else
-static void rwkv__dequantize(int type, const unsigned char *r, int n, float *out) {
-    rwkv__dequantize_plain(type, r, n, out);
-}
 #endif
 
 /* Integer dot products, as ggml does them: for quantized weights the
@@ -2407,6 +2415,282 @@ RWKV__KERNEL float rwkv__dot_q8_input_plain(int type, const unsigned char *row,
     return sum;
 }
 
+/* NEON twins of the SIMD kernels, for AArch64 (every ARMv8-A CPU has NEON).
+   Each has the signature of its _plain twin and gives the same result within
+   float rounding; row decoding (rwkv__dequantize_neon) and the integer
+   products (rwkv__dot_q8_input_neon) give the same bits. Rows are read with
+   byte loads (vld1q_u8), so they need no alignment. Little-endian only. */
+#if defined(__ARM_NEON) && defined(__aarch64__) && !defined(__ARM_BIG_ENDIAN) && !defined(RWKV_NO_SIMD)
+#define RWKV__NEON 1
+#include <arm_neon.h>
+
+static float rwkv__hsum_neon(float32x4_t v) {
+    return vaddvq_f32(v);
+}
+
+static float rwkv__dot_f32_neon(const unsigned char *row, const float *x, int n) {
+    const float *w = (const float *)(const void *)row;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(w + i + 8), vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(w + i + 12), vld1q_f32(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(w + i), vld1q_f32(x + i));
+    sum = rwkv__hsum_neon(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+/* Eight 16-bit floats (16 little-endian bytes) widened to two float32x4:
+   the FCVTL instruction for f16 (exact, subnormals included), a shift for
+   bf16. */
+static void rwkv__load8_half_neon(const unsigned char *p, int bf16, float32x4_t *lo, float32x4_t *hi) {
+    uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(p));
+    if (bf16) {
+        *lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+        *hi = vreinterpretq_f32_u32(vshll_n_u16(vget_high_u16(h), 16));
+    } else {
+        float16x8_t f = vreinterpretq_f16_u16(h);
+        *lo = vcvt_f32_f16(vget_low_f16(f));
+        *hi = vcvt_high_f32_f16(f);
+    }
+}
+
+static float rwkv__dot_half_neon(const unsigned char *row, const float *x, int n, int bf16) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0, w0, w1, w2, w3;
+    float sum;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        rwkv__load8_half_neon(row + 2 * i, bf16, &w0, &w1);
+        rwkv__load8_half_neon(row + 2 * i + 16, bf16, &w2, &w3);
+        a0 = vfmaq_f32(a0, w0, vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, w1, vld1q_f32(x + i + 4));
+        a2 = vfmaq_f32(a2, w2, vld1q_f32(x + i + 8));
+        a3 = vfmaq_f32(a3, w3, vld1q_f32(x + i + 12));
+    }
+    for (; i + 8 <= n; i += 8) {
+        rwkv__load8_half_neon(row + 2 * i, bf16, &w0, &w1);
+        a0 = vfmaq_f32(a0, w0, vld1q_f32(x + i));
+        a1 = vfmaq_f32(a1, w1, vld1q_f32(x + i + 4));
+    }
+    sum = rwkv__hsum_neon(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++)
+        sum += (bf16 ? rwkv__bf16_to_f32(rwkv__le16(row + 2 * i)) : rwkv__f16_to_f32(rwkv__le16(row + 2 * i))) * x[i];
+    return sum;
+}
+
+static float rwkv__dot_f16_neon(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_neon(row, x, n, 0);
+}
+
+static float rwkv__dot_bf16_neon(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_neon(row, x, n, 1);
+}
+
+/* 16 signed bytes to four float32x4, in order. */
+static void rwkv__s8_to_f32x16_neon(int8x16_t q, float32x4_t *out) {
+    int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+    out[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+    out[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
+    out[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+    out[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
+}
+
+/* 16 unsigned bytes to four float32x4, in order. */
+static void rwkv__u8_to_f32x16_neon(uint8x16_t q, float32x4_t *out) {
+    uint16x8_t lo = vmovl_u8(vget_low_u8(q)), hi = vmovl_high_u8(q);
+    out[0] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo)));
+    out[1] = vcvtq_f32_u32(vmovl_high_u16(lo));
+    out[2] = vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi)));
+    out[3] = vcvtq_f32_u32(vmovl_high_u16(hi));
+}
+
+static float rwkv__dot_q8_0_neon(const unsigned char *row, const float *x, int n) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += 34, x += 32) {
+        float32x4_t w[8], b0 = vdupq_n_f32(0.0f), b1 = b0;
+        rwkv__s8_to_f32x16_neon(vreinterpretq_s8_u8(vld1q_u8(row + 2)), w);
+        rwkv__s8_to_f32x16_neon(vreinterpretq_s8_u8(vld1q_u8(row + 18)), w + 4);
+        for (j = 0; j < 8; j += 2) {
+            b0 = vfmaq_f32(b0, w[j], vld1q_f32(x + 4 * j));
+            b1 = vfmaq_f32(b1, w[j + 1], vld1q_f32(x + 4 * j + 4));
+        }
+        acc = vfmaq_n_f32(acc, vaddq_f32(b0, b1), rwkv__f16_to_f32(rwkv__le16(row)));
+    }
+    return rwkv__hsum_neon(acc);
+}
+
+/* The fifth bits of 16 weights (bit j of `bits` for weight j) as 16 bytes:
+   16 where the bit is set, else 0. */
+static uint8x16_t rwkv__fifth_bits_neon(uint32_t bits) {
+    static const unsigned char lane_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint8x16_t v = vcombine_u8(vdup_n_u8((uint8_t)bits), vdup_n_u8((uint8_t)(bits >> 8)));
+    return vandq_u8(vtstq_u8(v, vld1q_u8(lane_bit)), vdupq_n_u8(16));
+}
+
+/* The 32 weights of a Q4/Q5 block as unsigned bytes: elements 0-15 in *lo,
+   16-31 in *hi (the low and high nibbles, plus the fifth bits). */
+static void rwkv__unpack_q4_q5_neon(const unsigned char *block, int has_min, int five_bits,
+                                    uint8x16_t *lo, uint8x16_t *hi) {
+    uint8x16_t packed = vld1q_u8(block + 2 + 2 * has_min + 4 * five_bits);
+    *lo = vandq_u8(packed, vdupq_n_u8(15));
+    *hi = vshrq_n_u8(packed, 4);
+    if (five_bits) {
+        uint32_t qh = rwkv__le32(block + 2 + 2 * has_min);
+        *lo = vorrq_u8(*lo, rwkv__fifth_bits_neon(qh));
+        *hi = vorrq_u8(*hi, rwkv__fifth_bits_neon(qh >> 16));
+    }
+}
+
+static float rwkv__dot_q4_q5_neon(const unsigned char *row, const float *x, int n, int has_min,
+                                  int five_bits) {
+    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        float d = rwkv__f16_to_f32(rwkv__le16(row));
+        float offset = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
+        float32x4_t w[8], qx0 = vdupq_n_f32(0.0f), qx1 = qx0, xs0 = qx0, xs1 = qx0;
+        uint8x16_t lo, hi;
+        rwkv__unpack_q4_q5_neon(row, has_min, five_bits, &lo, &hi);
+        rwkv__u8_to_f32x16_neon(lo, w);
+        rwkv__u8_to_f32x16_neon(hi, w + 4);
+        for (j = 0; j < 8; j += 2) {
+            float32x4_t x0 = vld1q_f32(x + 4 * j), x1 = vld1q_f32(x + 4 * j + 4);
+            qx0 = vfmaq_f32(qx0, w[j], x0);
+            qx1 = vfmaq_f32(qx1, w[j + 1], x1);
+            xs0 = vaddq_f32(xs0, x0);
+            xs1 = vaddq_f32(xs1, x1);
+        }
+        acc = vfmaq_n_f32(acc, vaddq_f32(qx0, qx1), d);
+        acc = vfmaq_n_f32(acc, vaddq_f32(xs0, xs1), offset);
+    }
+    return rwkv__hsum_neon(acc);
+}
+
+/* Row decoding, bit for bit as rwkv__dequantize_plain (d*q, then + m, as
+   two roundings: no fused multiply-add). */
+static void rwkv__dequantize_neon(int type, const unsigned char *r, int n, float *out) {
+    int i = 0, j;
+    if (type == RWKV_TYPE_F16 || type == RWKV_TYPE_BF16) {
+        for (; i + 8 <= n; i += 8) {
+            float32x4_t lo, hi;
+            rwkv__load8_half_neon(r + 2 * i, type == RWKV_TYPE_BF16, &lo, &hi);
+            vst1q_f32(out + i, lo);
+            vst1q_f32(out + i + 4, hi);
+        }
+        if (i < n) rwkv__dequantize_plain(type, r + 2 * i, n - i, out + i);
+    } else if (type == RWKV_TYPE_Q8_0) {
+        for (; i < n / 32; i++, r += 34, out += 32) {
+            float d = rwkv__f16_to_f32(rwkv__le16(r));
+            float32x4_t w[8];
+            rwkv__s8_to_f32x16_neon(vreinterpretq_s8_u8(vld1q_u8(r + 2)), w);
+            rwkv__s8_to_f32x16_neon(vreinterpretq_s8_u8(vld1q_u8(r + 18)), w + 4);
+            for (j = 0; j < 8; j++) vst1q_f32(out + 4 * j, vmulq_n_f32(w[j], d));
+        }
+    } else if (type != RWKV_TYPE_F32) {
+        const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+        const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+        const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+        for (; i < n / 32; i++, r += block_bytes, out += 32) {
+            float d = rwkv__f16_to_f32(rwkv__le16(r));
+            float32x4_t m = vdupq_n_f32(has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2)) : (five_bits ? -16.0f : -8.0f) * d);
+            float32x4_t w[8];
+            uint8x16_t lo, hi;
+            rwkv__unpack_q4_q5_neon(r, has_min, five_bits, &lo, &hi);
+            rwkv__u8_to_f32x16_neon(lo, w);
+            rwkv__u8_to_f32x16_neon(hi, w + 4);
+            for (j = 0; j < 8; j++) vst1q_f32(out + 4 * j, vaddq_f32(vmulq_n_f32(w[j], d), m));
+        }
+    } else {
+        memcpy(out, r, sizeof(float) * (size_t)n);
+    }
+}
+
+/* sum(a * b) over 32 signed bytes, exactly: SDOT where the CPU has it
+   (ARMv8.2 dot product, -march=armv8.2-a+dotprod), else widening
+   multiplies (each product fits 16 bits) added pairwise into 32 bits. */
+static int32_t rwkv__dot_s8x32_neon(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+#ifdef __ARM_FEATURE_DOTPROD
+    int32x4_t acc = vdotq_s32(vdupq_n_s32(0), a0, b0);
+    acc = vdotq_s32(acc, a1, b1);
+#else
+    int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
+    acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
+    acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
+#endif
+    return vaddvq_s32(acc);
+}
+
+/* Integer products with a quantized input: the block's integer sum is
+   exact, and the float arithmetic around it is the plain kernel's, so the
+   result is the plain kernel's, bit for bit (without -ffp-contract=fast). */
+static float rwkv__dot_q8_input_neon(int type, const unsigned char *row, const rwkv__q8_block *x,
+                                     int n) {
+    const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+    const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+    const int block_bytes = (int)rwkv_type_size(type, 32);
+    float sum = 0.0f;
+    int b;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x++) {
+        const int8x16_t qx0 = vld1q_s8(x->q), qx1 = vld1q_s8(x->q + 16);
+        float dw = rwkv__f16_to_f32(rwkv__le16(row)), offset;
+        int32_t dot;
+        if (type == RWKV_TYPE_Q8_0) {
+            dot = rwkv__dot_s8x32_neon(vreinterpretq_s8_u8(vld1q_u8(row + 2)),
+                                       vreinterpretq_s8_u8(vld1q_u8(row + 18)), qx0, qx1);
+            offset = 0.0f;
+        } else {
+            uint8x16_t lo, hi; /* 0..31: as signed bytes, the same values */
+            rwkv__unpack_q4_q5_neon(row, has_min, five_bits, &lo, &hi);
+            dot = rwkv__dot_s8x32_neon(vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi), qx0, qx1);
+            offset = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * dw;
+        }
+        sum += dw * x->d * (float)dot + offset * x->d * (float)x->sum;
+    }
+    return sum;
+}
+
+/* Two weight rows (as floats) times four tokens: out[r * 4 + t] = w_r . x_t. */
+static void rwkv__dot_2x4_neon(const float *w0, const float *w1, const float *x, size_t stride,
+                               int n, float *out) {
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
+    float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00;
+    float32x4_t a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    int i = 0, t;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v0 = vld1q_f32(w0 + i), v1 = vld1q_f32(w1 + i), xv;
+        xv = vld1q_f32(x0 + i), a00 = vfmaq_f32(a00, v0, xv), a10 = vfmaq_f32(a10, v1, xv);
+        xv = vld1q_f32(x1 + i), a01 = vfmaq_f32(a01, v0, xv), a11 = vfmaq_f32(a11, v1, xv);
+        xv = vld1q_f32(x2 + i), a02 = vfmaq_f32(a02, v0, xv), a12 = vfmaq_f32(a12, v1, xv);
+        xv = vld1q_f32(x3 + i), a03 = vfmaq_f32(a03, v0, xv), a13 = vfmaq_f32(a13, v1, xv);
+    }
+    out[0] = rwkv__hsum_neon(a00), out[1] = rwkv__hsum_neon(a01);
+    out[2] = rwkv__hsum_neon(a02), out[3] = rwkv__hsum_neon(a03);
+    out[4] = rwkv__hsum_neon(a10), out[5] = rwkv__hsum_neon(a11);
+    out[6] = rwkv__hsum_neon(a12), out[7] = rwkv__hsum_neon(a13);
+    for (; i < n; i++)
+        for (t = 0; t < 4; t++) {
+            out[t] += w0[i] * x[(size_t)t * stride + (size_t)i];
+            out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
+        }
+}
+#endif
+
+#if defined(RWKV__AVX2)
+#define rwkv__dequantize rwkv__dequantize_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__dequantize rwkv__dequantize_neon
+#else
+#define rwkv__dequantize rwkv__dequantize_plain
+#endif
+
 #ifdef RWKV__AVX2
 /* 32 bits to 32 bytes: 0xff where the bit is set. */
 static __m256i rwkv__bits_to_bytes(uint32_t bits) {
@@ -2452,6 +2736,8 @@ static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const r
     return rwkv__hsum_avx2(acc) + offsets;
 }
 #define rwkv__dot_q8_input rwkv__dot_q8_input_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__dot_q8_input rwkv__dot_q8_input_neon
 #else
 #define rwkv__dot_q8_input rwkv__dot_q8_input_plain
 #endif
@@ -2479,6 +2765,15 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
     case RWKV_TYPE_Q4_1: return rwkv__dot_q4_q5_avx2(row, x, n, 1, 0);
     case RWKV_TYPE_Q5_0: return rwkv__dot_q4_q5_avx2(row, x, n, 0, 1);
     case RWKV_TYPE_Q5_1: return rwkv__dot_q4_q5_avx2(row, x, n, 1, 1);
+#elif defined(RWKV__NEON)
+    case RWKV_TYPE_F32: return rwkv__dot_f32_neon(row, x, n);
+    case RWKV_TYPE_F16: return rwkv__dot_f16_neon(row, x, n);
+    case RWKV_TYPE_BF16: return rwkv__dot_bf16_neon(row, x, n);
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0_neon(row, x, n);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q4_q5_neon(row, x, n, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q4_q5_neon(row, x, n, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q4_q5_neon(row, x, n, 0, 1);
+    case RWKV_TYPE_Q5_1: return rwkv__dot_q4_q5_neon(row, x, n, 1, 1);
 #else
     case RWKV_TYPE_F32: return rwkv__dot_f32_plain(row, x, n);
     case RWKV_TYPE_F16: return rwkv__dot_f16_plain(row, x, n);
@@ -2542,6 +2837,8 @@ static void rwkv__dot_2x4_avx2(const float *w0, const float *w1, const float *x,
         }
 }
 #define rwkv__dot_2x4 rwkv__dot_2x4_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__dot_2x4 rwkv__dot_2x4_neon
 #else
 #define rwkv__dot_2x4 rwkv__dot_2x4_plain
 #endif

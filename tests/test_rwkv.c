@@ -43,6 +43,11 @@
 /* A tiny test framework                                                     */
 /* ======================================================================== */
 
+/* The larger of two doubles, NaN winning (so a NaN error fails the check;
+   fmax would drop it). Not fmax(): GCC 12.2 for AArch64 crashes (ICE in
+   vect_transform_reduction) vectorizing fmax reductions at -O2. */
+static double max_d(double a, double b) { return b > a || b != b ? b : a; }
+
 static int g_pass, g_fail;
 static int g_verbose; /* RWKV_TEST_VERBOSE=1: print errors, messages, timings */
 static const char *g_section = "";
@@ -1444,7 +1449,7 @@ static void test_basics(void) {
             for (j = 0; j < 32; j++) x[j] = (float)rng_range(&r, -1, 1);
             quant_block(types[i], x, b);
             dequant_block(types[i], b, y);
-            for (j = 0; j < 32; j++) maxe = fmax(maxe, fabs((double)x[j] - y[j]));
+            for (j = 0; j < 32; j++) maxe = max_d(maxe, fabs((double)x[j] - y[j]));
             CHECKF(maxe < (types[i] == RWKV_TYPE_Q8_0 ? 0.01 : 0.15), "quant self-check type %d: %g", types[i], maxe);
         }
     }
@@ -1516,7 +1521,7 @@ static void test_quantize_row(void) {
             for (b = 0; b < 4; b++) {
                 double d = fabs((double)f16_to_f32(get_le16(out + b * bb)));
                 dequant_block(t, out + b * bb, y);
-                for (j = 0; j < 32; j++) worst = fmax(worst, fabs((double)y[j] - x[32 * b + j]) / (d + 1e-30) - 1.0);
+                for (j = 0; j < 32; j++) worst = max_d(worst, fabs((double)y[j] - x[32 * b + j]) / (d + 1e-30) - 1.0);
             }
             CHECKF(worst <= 1e-3, "quantize_row(%s): a value decodes more than one step away", rwkv_type_name(t));
         }
@@ -1749,13 +1754,13 @@ static void test_sequence_mode(void) {
             int t, split = lens[l] / 3;
             for (t = 0; t < lens[l]; t++) CHECK_RC(rwkv_eval(a, tok[t], la, &E), RWKV_OK);
             CHECK_RC(rwkv_eval_sequence(b, tok, (size_t)lens[l], lb, &E), RWKV_OK);
-            worst = fmax(worst, max_abs_diff(la, lb, (size_t)m->V));
-            worst_state = fmax(worst_state, max_rel_diff(rwkv_state_data(b), rwkv_state_data(a), nf));
+            worst = max_d(worst, max_abs_diff(la, lb, (size_t)m->V));
+            worst_state = max_d(worst_state, max_rel_diff(rwkv_state_data(b), rwkv_state_data(a), nf));
             /* split in two sequences, the first without logits */
             CHECK_RC(rwkv_eval_sequence(d, tok, (size_t)split, NULL, &E), RWKV_OK);
             CHECK_RC(rwkv_eval_sequence(d, tok + split, (size_t)(lens[l] - split), lb, &E), RWKV_OK);
-            worst = fmax(worst, max_abs_diff(la, lb, (size_t)m->V));
-            worst_state = fmax(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
+            worst = max_d(worst, max_abs_diff(la, lb, (size_t)m->V));
+            worst_state = max_d(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
             /* several threads (where OpenMP is compiled in): the same
                results within float rounding, token by token and in sequence */
             if (lens[l] != 70) {
@@ -1767,12 +1772,12 @@ static void test_sequence_mode(void) {
             CHECK_RC(rwkv_state_set_threads(d, 3), RWKV_OK);
             rwkv_state_reset(d);
             for (t = 0; t < lens[l]; t++) CHECK_RC(rwkv_eval(d, tok[t], lb, &E), RWKV_OK);
-            worst = fmax(worst, max_abs_diff(la, lb, (size_t)m->V));
-            worst_state = fmax(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
+            worst = max_d(worst, max_abs_diff(la, lb, (size_t)m->V));
+            worst_state = max_d(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
             rwkv_state_reset(d);
             CHECK_RC(rwkv_eval_sequence(d, tok, (size_t)lens[l], lb, &E), RWKV_OK);
-            worst = fmax(worst, max_abs_diff(la, lb, (size_t)m->V));
-            worst_state = fmax(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
+            worst = max_d(worst, max_abs_diff(la, lb, (size_t)m->V));
+            worst_state = max_d(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
             rwkv_state_free(a);
             rwkv_state_free(b);
             rwkv_state_free(d);
@@ -2120,7 +2125,7 @@ static void check_table(const rwkv_model *model, const synth *m, int from_bin, c
             for (j = 0; j < t->ne[0]; j++) {
                 float v;
                 memcpy(&v, (const char *)ti.data + 4 * j, 4);
-                maxe = fmax(maxe, fabs((double)v - t->val[j]) / (1 + fabs((double)t->val[j])));
+                maxe = max_d(maxe, fabs((double)v - t->val[j]) / (1 + fabs((double)t->val[j])));
             }
             /* log(-(float)(-exp(td))) is td up to float rounding */
             CHECKF(maxe < 1e-6, "%s: %s is not the raw time_decay (rel. error %g)", what, ti.name, maxe);
@@ -2193,7 +2198,7 @@ static void test_tensor_table(void) {
             check_table(model2, m, k[c].bin, "written back");
             logits_after(model, tok, 16, la);
             logits_after(model2, tok, 16, lb);
-            for (i = 0; i < m->V; i++) maxe = fmax(maxe, fabs((double)la[i] - lb[i]));
+            for (i = 0; i < m->V; i++) maxe = max_d(maxe, fabs((double)la[i] - lb[i]));
             if (k[c].bin) CHECKF(maxe <= 1e-5, "%s written back: logits differ by %g", what, maxe);
             else CHECKF(memcmp(la, lb, sizeof(float) * (size_t)m->V) == 0, "%s written back: logits differ by %g", what, maxe);
             free(la);
@@ -2750,7 +2755,7 @@ static void test_utf8_stream(void) {
 static void chat_probs(const float *logits, int n, double temp, int top_k, double top_p, double *p) {
     double mx = logits[0], sum = 0, cutoff = 0, cum = 0;
     int i, j, order[64];
-    for (i = 1; i < n; i++) mx = fmax(mx, logits[i]);
+    for (i = 1; i < n; i++) mx = max_d(mx, logits[i]);
     for (i = 0; i < n; i++) sum += p[i] = exp(logits[i] - mx);
     for (i = 0; i < n; i++) p[i] /= sum;
     for (i = 0; i < n; i++) order[i] = i;
@@ -2800,7 +2805,7 @@ static void test_sampler(void) {
     int i, k;
     g_section = "sampler";
     CHECK(dp.temperature == 1.0f && dp.top_k == 0 && dp.top_p == 1.0f && dp.presence_penalty == 0.0f &&
-          dp.frequency_penalty == 0.0f && dp.penalty_decay == 0.996f && dp.seed == 42);
+          dp.frequency_penalty == 0.0f && dp.penalty_decay == (float)0.996f /* x87: no excess precision */ && dp.seed == 42);
     for (i = 0; i < 50; i++) logits[i] = (float)rng_range(&r, -2, 2);
 
     /* the same seed gives the same sequence; reset starts it again */
@@ -2925,7 +2930,7 @@ static void test_sampler(void) {
                 if (t >= 0 && t < 6) got[t] += 1.0 / N;
             }
             for (i = 0; i < 6; i++) {
-                maxe = fmax(maxe, fabs(got[i] - want[i]));
+                maxe = max_d(maxe, fabs(got[i] - want[i]));
                 if (want[i] == 0 && got[i] != 0) zero_ok = 0;
             }
             CHECKF(maxe < 0.015, "distribution %zu (T %g k %d p %g): max deviation %.4f", di, (double)d[di].temp,
@@ -3386,9 +3391,24 @@ static void run_(void (*fn)(void), const char *name) {
 
 /* Every SIMD kernel against its plain C twin, on random rows of odd and
    even sizes: equal within float rounding (relative to the sum of |w x|). */
+/* The SIMD twins under test: AVX2 on x86, NEON on AArch64. */
+#if defined(RWKV__AVX2)
+#define SIMD_KERNEL(name) name##_avx2
+#elif defined(RWKV__NEON)
+#define SIMD_KERNEL(name) name##_neon
+#endif
+#define rwkv__dot_f32_simd SIMD_KERNEL(rwkv__dot_f32)
+#define rwkv__dot_f16_simd SIMD_KERNEL(rwkv__dot_f16)
+#define rwkv__dot_bf16_simd SIMD_KERNEL(rwkv__dot_bf16)
+#define rwkv__dot_q8_0_simd SIMD_KERNEL(rwkv__dot_q8_0)
+#define rwkv__dot_q4_q5_simd SIMD_KERNEL(rwkv__dot_q4_q5)
+#define rwkv__dequantize_simd SIMD_KERNEL(rwkv__dequantize)
+#define rwkv__dot_q8_input_simd SIMD_KERNEL(rwkv__dot_q8_input)
+#define rwkv__dot_2x4_simd SIMD_KERNEL(rwkv__dot_2x4)
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
-#ifdef RWKV__AVX2
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
     static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16, RWKV_TYPE_Q8_0,
                                 RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 64, 96, 160, 768, 1056};
@@ -3412,36 +3432,36 @@ static void test_simd_kernels(void) {
             plain = rwkv__dot_f32_plain((const unsigned char *)wf, x, 0); /* 0 for n = 0 */
             CHECK(plain == 0.0f);
             switch (type) {
-            case RWKV_TYPE_F32: plain = rwkv__dot_f32_plain(row, x, n), simd = rwkv__dot_f32_avx2(row, x, n); break;
-            case RWKV_TYPE_F16: plain = rwkv__dot_f16_plain(row, x, n), simd = rwkv__dot_f16_avx2(row, x, n); break;
-            case RWKV_TYPE_BF16: plain = rwkv__dot_bf16_plain(row, x, n), simd = rwkv__dot_bf16_avx2(row, x, n); break;
-            case RWKV_TYPE_Q8_0: plain = rwkv__dot_q8_0_plain(row, x, n), simd = rwkv__dot_q8_0_avx2(row, x, n); break;
+            case RWKV_TYPE_F32: plain = rwkv__dot_f32_plain(row, x, n), simd = rwkv__dot_f32_simd(row, x, n); break;
+            case RWKV_TYPE_F16: plain = rwkv__dot_f16_plain(row, x, n), simd = rwkv__dot_f16_simd(row, x, n); break;
+            case RWKV_TYPE_BF16: plain = rwkv__dot_bf16_plain(row, x, n), simd = rwkv__dot_bf16_simd(row, x, n); break;
+            case RWKV_TYPE_Q8_0: plain = rwkv__dot_q8_0_plain(row, x, n), simd = rwkv__dot_q8_0_simd(row, x, n); break;
             default: {
                 int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
                 int five = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
                 plain = rwkv__dot_q4_q5_plain(row, x, n, has_min, five);
-                simd = rwkv__dot_q4_q5_avx2(row, x, n, has_min, five);
+                simd = rwkv__dot_q4_q5_simd(row, x, n, has_min, five);
             }
             }
             CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d dot: plain %g simd %g",
                    rwkv_type_name(type), n, plain, simd);
             /* row decoding, bit for bit */
             rwkv__dequantize_plain(type, row, n, wf);
-            rwkv__dequantize_avx2(type, row, n, (float *)(void *)row2);
+            rwkv__dequantize_simd(type, row, n, (float *)(void *)row2);
             CHECKF(!memcmp(wf, row2, sizeof(float) * (size_t)n), "%s n=%d dequantize differs",
                    rwkv_type_name(type), n);
             /* integer products with a quantized input */
             if (type != RWKV_TYPE_F32 && type != RWKV_TYPE_F16 && type != RWKV_TYPE_BF16) {
                 rwkv__quantize_input(x, n, xq);
                 plain = rwkv__dot_q8_input_plain(type, row, xq, n);
-                simd = rwkv__dot_q8_input_avx2(type, row, xq, n);
+                simd = rwkv__dot_q8_input_simd(type, row, xq, n);
                 CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d int8: plain %g simd %g",
                        rwkv_type_name(type), n, plain, simd);
             }
             /* the prefill kernel: two rows by four tokens */
             for (i = 0; i < 4 * n; i++) x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
             rwkv__dot_2x4_plain(wf, w, x4, (size_t)n, n, out_plain);
-            rwkv__dot_2x4_avx2(wf, w, x4, (size_t)n, n, out_simd);
+            rwkv__dot_2x4_simd(wf, w, x4, (size_t)n, n, out_simd);
             for (j = 0; j < 8; j++)
                 CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "2x4 n=%d [%d]: %g vs %g",
                        n, j, out_plain[j], out_simd[j]);
@@ -3456,11 +3476,11 @@ static void test_simd_kernels(void) {
             scale += fabs((double)w[j] * x[j]);
         }
         plain = rwkv__dot_f32_plain((const unsigned char *)w, x, i);
-        simd = rwkv__dot_f32_avx2((const unsigned char *)w, x, i);
+        simd = rwkv__dot_f32_simd((const unsigned char *)w, x, i);
         CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f32 tail n=%d", i);
         rwkv_quantize_row(RWKV_TYPE_F16, w, i, row);
         plain = rwkv__dot_f16_plain(row, x, i);
-        simd = rwkv__dot_f16_avx2(row, x, i);
+        simd = rwkv__dot_f16_simd(row, x, i);
         CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f16 tail n=%d", i);
     }
 #else
