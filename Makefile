@@ -45,6 +45,9 @@ bin/test_checkpoint: tests/test_checkpoint.c $(HEADERS) | bin
 bin/test_checkpoint_conformance: tests/test_checkpoint_conformance.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_checkpoint_conformance.c $(LDLIBS)
 
+bin/test_versions: tests/test_versions.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_versions.c $(LDLIBS)
+
 bin/test_bpe: tests/test_bpe.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_bpe.c $(LDLIBS)
 
@@ -60,9 +63,10 @@ bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/test_rwkv_plain bin/test_bpe bin/test_checkpoint bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
+test: bin/test_rwkv bin/test_rwkv_plain bin/test_versions bin/test_bpe bin/test_checkpoint bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
 	./bin/cxx_check
 	set -e; for h in $(FUZZERS); do ./bin/fuzz_replay_$$h $$(find tests/fuzz/regressions/$$h -type f 2>/dev/null) >/dev/null; done
+	./bin/test_versions
 	./bin/test_bpe
 	./bin/test_checkpoint
 	./bin/test_rwkv_plain
@@ -82,6 +86,8 @@ sanitize: | bin
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_san tests/test_bpe.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_bpe_conformance_san tests/test_bpe_conformance.c $(LDLIBS)
 	$(CC) $(WARN) $(SAN) -I. -o bin/test_checkpoint_san tests/test_checkpoint.c $(LDLIBS)
+	$(CC) $(WARN) $(SAN) -I. -o bin/test_versions_san tests/test_versions.c $(LDLIBS)
+	./bin/test_versions_san
 	./bin/test_bpe_san
 	./bin/test_checkpoint_san
 	./bin/test_bpe_conformance_san $(DATA)/vocab/20B_tokenizer.json tests/data/bpe_expected.txt

@@ -81,7 +81,9 @@
 #include <stdint.h>
 
 #ifndef RWKVDEF
-#ifdef RWKV_STATIC
+#if defined(RWKV_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define RWKVDEF static __attribute__((unused)) /* a firmware build uses a few */
+#elif defined(RWKV_STATIC)
 #define RWKVDEF static
 #else
 #define RWKVDEF extern
@@ -441,6 +443,9 @@ RWKVDEF int32_t rwkv_sampler_sample(rwkv_sampler *sampler, float *logits);
 #define RWKV_ASSERT(x) assert(x)
 #endif
 
+#ifndef RWKV_CHUNK
+#define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
+#endif
 #ifndef RWKV_MAX_LAYERS
 #define RWKV_MAX_LAYERS 4096
 #endif
@@ -1542,8 +1547,12 @@ static rwkv_result rwkv__find_head_size(rwkv_model *m, rwkv_error *error) {
         int64_t n;
         if (!t) return rwkv__missing("blk.0.time_mix_first.weight (or r_k)", error);
         n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
-        if (n == C) m->head_size = (int)(t->ne[0] > 1 ? t->ne[0] : t->ne[1]);
-        else if (n > 0 && C % n == 0) m->head_size = (int)(C / n);
+        if (n == C && t->ne[0] > 1 && t->ne[0] < C) m->head_size = (int)t->ne[0]; /* {N,H} */
+        else if (n > 0 && n < C && C % n == 0) m->head_size = (int)(C / n);    /* one per head */
+        else /* a flat {C} could be any number of heads: do not guess */
+            return rwkv__fail(error, RWKV_ERROR_BAD_FORMAT,
+                              "the head size is unknown: the file has no rwkv%d.wkv.head_size and "
+                              "tensor %s does not show it", m->version, t->name);
     }
     if (m->head_size < 1 || C % m->head_size)
         return rwkv__fail(error, RWKV_ERROR_SHAPE, "head size %d does not divide n_embd %d",
@@ -1585,8 +1594,10 @@ static rwkv_result rwkv__build(rwkv_model *m, rwkv_error *error) {
     if (V == 5) m->version_minor = rwkv__find_tensor(m, "blk.0.time_mix_gate.weight") ? 2 : 1;
 
     m->layers = (rwkv__layer *)rwkv__calloc((size_t)L, sizeof(rwkv__layer));
-    /* at most 24 vectors a layer (v7 has 19), and 4 outside the layers */
-    m->vectors = (float *)rwkv__calloc((size_t)(4 + 24 * L), (size_t)C * sizeof(float));
+    /* vectors a layer: v4 11, v5 14, v6 16 (5 of them fused), v7 19; and 4
+       outside the layers */
+    m->vectors = (float *)rwkv__calloc((size_t)(4 + (V == 4 ? 11 : V == 5 ? 14 : V == 6 ? 16 : 19) * L),
+                                       (size_t)C * sizeof(float));
     if (!m->layers || !m->vectors) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     cursor = m->vectors;
 #define RWKV__TRY(call)      \
@@ -1711,6 +1722,16 @@ static rwkv_result rwkv__build(rwkv_model *m, rwkv_error *error) {
 #undef RWKV__MATRIX
     }
 #undef RWKV__TRY
+    {   /* the state and its scratch must be addressable (32-bit hosts) */
+        uint64_t per_layer = V == 4 ? 5 : 2 + (uint64_t)m->head_size;
+        uint64_t widest = (uint64_t)(C > F ? C : F) > (uint64_t)m->max_lora ? (uint64_t)(C > F ? C : F) : (uint64_t)m->max_lora;
+        uint64_t floats = per_layer * (uint64_t)C * (uint64_t)L +
+                          (uint64_t)RWKV_CHUNK * (20 * (uint64_t)C + (uint64_t)F + (uint64_t)m->max_lora) + 2 * widest;
+        if (floats > (uint64_t)(SIZE_MAX / 2) / sizeof(float))
+            return rwkv__fail(error, RWKV_ERROR_UNSUPPORTED,
+                              "the state of this model (%llu floats) does not fit in this host's address space",
+                              (unsigned long long)floats);
+    }
     return RWKV_OK;
 }
 
@@ -1756,6 +1777,8 @@ static rwkv_result rwkv__bin_llama_layout(rwkv_model *m, rwkv_error *error) {
         if (!m->owned_extra) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     for (i = 0; i < L; i++) {
+        rwkv__layer_name(name, i, "time_mix_r_k.weight"); /* (H,N): the head size, before flattening */
+        if (i == 0 && (t = rwkv__find_unsorted(m, name)) != NULL) m->head_size = (int)t->ne[0];
         for (k = 0; k < sizeof(flat) / sizeof(flat[0]); k++) {
             rwkv__layer_name(name, i, flat[k]);
             if ((t = rwkv__find_unsorted(m, name)) != NULL)
@@ -1951,7 +1974,7 @@ RWKVDEF rwkv_result rwkv_model_load_memory(rwkv_model **model, const void *data,
     if (!m) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
     if ((uintptr_t)data % 32 && size >= 4 && rwkv__le32(bytes) == 0x46554747u) {
         /* weights must be aligned for the kernels: work on an aligned copy */
-        m->read_buffer = RWKV_MALLOC(size + 32);
+        m->read_buffer = size <= SIZE_MAX - 32 ? RWKV_MALLOC(size + 32) : NULL;
         if (!m->read_buffer) {
             rwkv_model_free(m);
             return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
@@ -2793,9 +2816,6 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
    the others costs more than it saves. */
 #define RWKV__MIN_PARALLEL (1 << 18)
 
-#ifndef RWKV_CHUNK
-#define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
-#endif
 
 /* Two weight rows (as floats) times four tokens: out[r * 4 + t] = w_r . x_t.
    Each loaded weight feeds four multiply-adds: prefill is compute-bound. */
@@ -6785,7 +6805,7 @@ oom:
 
 RWKVDEF rwkv_result rwkv_tokenizer_load_bpe(rwkv_tokenizer **out, const char *json, size_t size,
                                             rwkv_error *error) {
-    rwkv__bpe *bpe;
+    rwkv__bpe *bpe = NULL;
     rwkv_result res;
     if (!out) return rwkv__fail(error, RWKV_ERROR_INVALID_ARGUMENT, "NULL argument");
     *out = NULL;
