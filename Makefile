@@ -16,10 +16,10 @@ DATA    ?= ../shared/data
 SAN      = -O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HEADERS  = rwkv.h $(wildcard tools/*.h)
-FUZZERS  = model vocab text state checkpoint
+FUZZERS  = model vocab text state checkpoint bpe
 PROGRAMS = bin/rwkv bin/minimal
 
-.PHONY: all test conformance sanitize valgrind run clean cxx fuzz coverage unicode-tables \
+.PHONY: all test conformance sanitize valgrind tsan run clean cxx fuzz coverage unicode-tables \
         firmware firmware-run firmware-check test-arm64 test-32
 
 all: $(PROGRAMS)
@@ -48,6 +48,9 @@ bin/test_checkpoint_conformance: tests/test_checkpoint_conformance.c $(HEADERS) 
 bin/test_versions: tests/test_versions.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_versions.c $(LDLIBS)
 
+bin/test_threads: tests/test_threads.c $(HEADERS) | bin
+	$(CC) $(CFLAGS) -pthread -I. -o $@ tests/test_threads.c $(LDLIBS)
+
 bin/test_bpe: tests/test_bpe.c $(HEADERS) | bin
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_bpe.c $(LDLIBS)
 
@@ -63,10 +66,11 @@ bin/cxx_check: tests/cxx_check.cpp rwkv.h | bin
 	$(CXX) -O1 -Wall -Wextra -pedantic -Werror -I. -o $@ tests/cxx_check.cpp
 
 # Self-contained tests: no file outside the repo is read.
-test: bin/test_rwkv bin/test_rwkv_plain bin/test_versions bin/test_bpe bin/test_checkpoint bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
+test: bin/test_rwkv bin/test_rwkv_plain bin/test_versions bin/test_threads bin/test_bpe bin/test_checkpoint bin/cxx_check all $(FUZZERS:%=bin/fuzz_replay_%)
 	./bin/cxx_check
 	set -e; for h in $(FUZZERS); do ./bin/fuzz_replay_$$h $$(find tests/fuzz/regressions/$$h -type f 2>/dev/null) >/dev/null; done
 	./bin/test_versions
+	./bin/test_threads
 	./bin/test_bpe
 	./bin/test_checkpoint
 	./bin/test_rwkv_plain
@@ -99,6 +103,12 @@ sanitize: | bin
 valgrind: | bin
 	$(CC) $(WARN) -O1 -g -mavx2 -mfma -mf16c -I. -o bin/test_rwkv_vg tests/test_rwkv.c $(LDLIBS)
 	valgrind -q --leak-check=full --error-exitcode=9 ./bin/test_rwkv_vg
+
+# One model shared by threads, under ThreadSanitizer (without OpenMP, whose
+# runtime TSan cannot see into).
+tsan: | bin
+	clang $(WARN) -O1 -g $(ARCH) -fsanitize=thread -pthread -I. -o bin/test_threads_tsan tests/test_threads.c $(LDLIBS)
+	./bin/test_threads_tsan
 
 # Fuzz every parser with libFuzzer (clang), from seeds the project makes:
 # FUZZ_SECONDS each (default 60). Crashes land in build/fuzz/; keep them in

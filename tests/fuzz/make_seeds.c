@@ -1,10 +1,11 @@
 /* Writes the fuzzers' seed corpora: small valid inputs made by the project.
-   Usage: make_seeds DIR  (creates DIR/model, DIR/vocab, DIR/text, DIR/state) */
+   Usage: make_seeds DIR  (creates DIR/model, DIR/vocab, DIR/text, DIR/state, DIR/bpe) */
 #define _POSIX_C_SOURCE 200809L
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
 #include "tools/gguf_writer.h"
 #include "tools/synthetic.h"
+#include "tests/fuzz/small_bpe.h"
 
 #include <sys/stat.h>
 
@@ -108,6 +109,9 @@ int main(int argc, char **argv) {
                             "257 'th' 2\n258 'the' 3\n259 '\\n\\n' 2\n260 \"it's\" 4\n261 '\\u00e9t\\u00e9' 5\n262 b'\\xe4\\xb8' 2\n263 ' \\\\' 2\n");
     write_file(dir, "vocab", "small.txt", vocab, len);
     write_file(dir, "text", "mixed.txt", "h\xc3\xa9llo \xe4\xb8\xad\xf0\x9f\x98\x80 \xff\xc3", 19);
+    write_file(dir, "bpe", "small.json", small_json, sizeof(small_json) - 1);
+    write_file(dir, "bpe", "text.txt", "the cat<|endoftext|> 's  \t\r\n12 \xc3\xa9",
+               strlen("the cat<|endoftext|> 's  \t\r\n12 \xc3\xa9"));
     /* a state of fuzz_state's model */
     {
         synthetic_shape shape = {2, 32, 128, 256, RWKV_TYPE_F32, 7};
