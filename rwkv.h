@@ -2256,16 +2256,30 @@ static __m256 rwkv__load8_bf16(const unsigned char *p) {
 }
 
 static float rwkv__dot_half_avx2(const unsigned char *row, const float *x, int n, int bf16) {
+    /* four independent sums, so that the adds do not wait on each other */
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     float sum;
     int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = bf16 ? rwkv__load8_bf16(row + 2 * i) : rwkv__load8_f16(row + 2 * i);
-        __m256 w1 = bf16 ? rwkv__load8_bf16(row + 2 * i + 16) : rwkv__load8_f16(row + 2 * i + 16);
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    for (; i + 32 <= n; i += 32) {
+        const unsigned char *p = row + 2 * i;
+        if (bf16) {
+            a0 = _mm256_fmadd_ps(rwkv__load8_bf16(p), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(rwkv__load8_bf16(p + 16), _mm256_loadu_ps(x + i + 8), a1);
+            a2 = _mm256_fmadd_ps(rwkv__load8_bf16(p + 32), _mm256_loadu_ps(x + i + 16), a2);
+            a3 = _mm256_fmadd_ps(rwkv__load8_bf16(p + 48), _mm256_loadu_ps(x + i + 24), a3);
+        } else {
+            a0 = _mm256_fmadd_ps(rwkv__load8_f16(p), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(rwkv__load8_f16(p + 16), _mm256_loadu_ps(x + i + 8), a1);
+            a2 = _mm256_fmadd_ps(rwkv__load8_f16(p + 32), _mm256_loadu_ps(x + i + 16), a2);
+            a3 = _mm256_fmadd_ps(rwkv__load8_f16(p + 48), _mm256_loadu_ps(x + i + 24), a3);
+        }
     }
-    sum = rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
+    for (; i + 8 <= n; i += 8) {
+        __m256 w = bf16 ? rwkv__load8_bf16(row + 2 * i) : rwkv__load8_f16(row + 2 * i);
+        a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i), a0);
+    }
+    sum = rwkv__hsum_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
         sum += (bf16 ? rwkv__bf16_to_f32(rwkv__le16(row + 2 * i)) : rwkv__f16_to_f32(rwkv__le16(row + 2 * i))) * x[i];
     return sum;
