@@ -2303,7 +2303,7 @@ static float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n
             __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
             block = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + j), block);
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rwkv__f16_to_f32(rwkv__le16(row))), block, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row))), block, acc);
     }
     return rwkv__hsum_avx2(acc);
 }
@@ -2320,8 +2320,8 @@ static float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int 
         uint32_t qh = five_bits ? rwkv__le32(row + 2 + 2 * has_min) : 0;
         __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
         __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
-        float d = rwkv__f16_to_f32(rwkv__le16(row));
-        float offset = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
+        float d = _cvtsh_ss(rwkv__le16(row));
+        float offset = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
         __m256 qx = _mm256_setzero_ps(), xsum = _mm256_setzero_ps();
         for (part = 0; part < 4; part++) { /* elements 8*part .. 8*part+7 */
             __m128i bytes = part < 2 ? lo : hi;
@@ -2351,7 +2351,7 @@ static void rwkv__dequantize_avx2(int type, const unsigned char *r, int n, float
         if (i < n) rwkv__dequantize_plain(type, r + 2 * i, n - i, out + i);
     } else if (type == RWKV_TYPE_Q8_0) {
         for (; i < n / 32; i++, r += 34, out += 32) {
-            __m256 d = _mm256_set1_ps(rwkv__f16_to_f32(rwkv__le16(r)));
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(r)));
             for (j = 0; j < 32; j += 8) {
                 __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(r + 2 + j));
                 _mm256_storeu_ps(out + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
@@ -2368,9 +2368,9 @@ static void rwkv__dequantize_avx2(int type, const unsigned char *r, int n, float
             uint32_t qh = five_bits ? rwkv__le32(r + 2 + 2 * has_min) : 0;
             __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
             __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
-            float dv = rwkv__f16_to_f32(rwkv__le16(r));
+            float dv = _cvtsh_ss(rwkv__le16(r));
             __m256 d = _mm256_set1_ps(dv);
-            __m256 m = _mm256_set1_ps(has_min ? rwkv__f16_to_f32(rwkv__le16(r + 2)) : (five_bits ? -16.0f : -8.0f) * dv);
+            __m256 m = _mm256_set1_ps(has_min ? _cvtsh_ss(rwkv__le16(r + 2)) : (five_bits ? -16.0f : -8.0f) * dv);
             for (j = 0; j < 4; j++) {
                 __m128i bytes = j < 2 ? lo : hi;
                 __m256i q = _mm256_cvtepu8_epi32(j & 1 ? _mm_srli_si128(bytes, 8) : bytes);
@@ -2749,7 +2749,7 @@ static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const r
     int b;
     for (b = 0; b < n / 32; b++, row += block_bytes, x++) {
         const __m256i qx = _mm256_loadu_si256((const __m256i *)(const void *)x->q);
-        float dw = rwkv__f16_to_f32(rwkv__le16(row));
+        float dw = _cvtsh_ss(rwkv__le16(row));
         __m256i products;
         if (type == RWKV_TYPE_Q8_0) {
             /* maddubs wants one unsigned operand: move the sign over to x */
@@ -2764,7 +2764,7 @@ static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const r
                 qw = _mm256_or_si256(qw, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
                                                           _mm256_set1_epi8(16)));
             products = _mm256_maddubs_epi16(qw, qx);
-            offsets += (has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * dw) *
+            offsets += (has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * dw) *
                        x->d * (float)x->sum;
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d),
