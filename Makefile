@@ -121,8 +121,10 @@ fuzz: | bin
 	set -e; for h in $(FUZZERS); do \
 	  clang -g -O1 $(ARCH) -fsanitize=fuzzer,address,undefined -I. -o build/fuzz/fuzz_$$h tests/fuzz/fuzz_$$h.c $(LDLIBS); \
 	  mkdir -p build/fuzz/corpus/$$h; \
+	  regressions=; [ -d tests/fuzz/regressions/$$h ] && regressions=../../tests/fuzz/regressions/$$h; \
 	  (cd build/fuzz && ./fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
-	     corpus/$$h seeds/$$h ../../tests/fuzz/regressions/$$h 2>&1 | grep -E "^#.*DONE|stat::number_of_executed_units|ERROR|SUMMARY"); \
+	     corpus/$$h seeds/$$h $$regressions > fuzz_$$h.log 2>&1) || { tail -40 build/fuzz/fuzz_$$h.log; exit 1; }; \
+	  echo "fuzz_$$h: $$(grep -E '^#[0-9]+[[:space:]]+DONE' build/fuzz/fuzz_$$h.log | tail -1)"; \
 	done
 
 # The regression inputs found by fuzzing, replayed without libFuzzer.

@@ -1,5 +1,5 @@
 /* Writes the fuzzers' seed corpora: small valid inputs made by the project.
-   Usage: make_seeds DIR  (creates DIR/model, DIR/vocab, DIR/text, DIR/state, DIR/bpe) */
+   Usage: make_seeds DIR  (creates DIR/model, DIR/vocab, DIR/text, DIR/state, DIR/bpe, DIR/checkpoint) */
 #define _POSIX_C_SOURCE 200809L
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
@@ -110,6 +110,16 @@ int main(int argc, char **argv) {
     write_file(dir, "vocab", "small.txt", vocab, len);
     write_file(dir, "text", "mixed.txt", "h\xc3\xa9llo \xe4\xb8\xad\xf0\x9f\x98\x80 \xff\xc3", 19);
     write_file(dir, "bpe", "small.json", small_json, sizeof(small_json) - 1);
+    {   /* a one-tensor safetensors file, for the checkpoint reader */
+        static const char header[] = "{\"emb.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
+        unsigned char file[8 + sizeof(header) - 1 + 16];
+        uint64_t len = sizeof(header) - 1;
+        int b;
+        for (b = 0; b < 8; b++) file[b] = (unsigned char)(len >> (8 * b));
+        memcpy(file + 8, header, (size_t)len);
+        memset(file + 8 + len, 0, 16);
+        write_file(dir, "checkpoint", "tiny.safetensors", file, sizeof(file));
+    }
     write_file(dir, "bpe", "text.txt", "the cat<|endoftext|> 's  \t\r\n12 \xc3\xa9",
                strlen("the cat<|endoftext|> 's  \t\r\n12 \xc3\xa9"));
     /* a state of fuzz_state's model */
