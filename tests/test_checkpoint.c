@@ -30,6 +30,7 @@
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
 #include "tools/checkpoint.h"
+#include "tests/f16.h" /* an f16 conversion of its own, to check the library's */
 
 #include <math.h>
 #include <stdarg.h>

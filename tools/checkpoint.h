@@ -3,8 +3,8 @@
  * Header-only, every function static (inline, so that a file using only a
  * part gets no unused-function warnings). Needs rwkv.h, with the
  * implementation in the program (rwkv_quantize_row encodes the weights, the
- * World vocabulary loader reads --vocab files), tools/gguf_writer.h and
- * tools/f16.h, all found with -I. from the project root.
+ * World vocabulary loader reads --vocab files) and tools/gguf_writer.h,
+ * both found with -I. from the project root.
  *
  *     char err[256];
  *     if (checkpoint_convert("RWKV-x060-World-1B6.pth", "out.gguf", RWKV_TYPE_F16,
@@ -71,7 +71,6 @@
 
 #include "rwkv.h"
 #include "gguf_writer.h"
-#include "f16.h"
 
 #if defined(_WIN32)
 #include <io.h>
@@ -1917,7 +1916,10 @@ done:
 static inline float ck__to_float(const unsigned char *p, int dtype) {
     uint32_t bits;
     float f;
-    if (dtype == CK_F16) return f16_to_f32(ck__u16(p));
+    if (dtype == CK_F16) {
+        rwkv_dequantize_row(RWKV_TYPE_F16, p, 1, &f);
+        return f;
+    }
     bits = dtype == CK_F32 ? ck__u32(p) : (uint32_t)ck__u16(p) << 16;
     memcpy(&f, &bits, 4);
     return f;

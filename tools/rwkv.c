@@ -8,7 +8,6 @@
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
 #include "tools/checkpoint.h"
-#include "tools/f16.h"
 #include "tools/gguf_writer.h"
 #include "tools/synthetic.h"
 
@@ -694,50 +693,26 @@ static int output_type(const rwkv_tensor_info *t, int target) {
     return RWKV_TYPE_F16;
 }
 
-/* The values of an f32, f16 or bf16 tensor as floats, in a new buffer
-   (free() it); NULL if out of memory. */
-static float *tensor_floats(const rwkv_tensor_info *t) {
-    uint64_t n = element_count(t), i;
-    const uint16_t *halves = (const uint16_t *)t->data;
-    float *values = (float *)malloc((size_t)n * sizeof(float));
-    if (!values) return NULL;
-    for (i = 0; i < n; i++) {
-        if (t->type == RWKV_TYPE_F32) {
-            values[i] = ((const float *)t->data)[i];
-        } else if (t->type == RWKV_TYPE_F16) {
-            values[i] = f16_to_f32(halves[i]);
-        } else { /* bf16 is the top half of a float */
-            uint32_t bits = (uint32_t)halves[i] << 16;
-            memcpy(&values[i], &bits, 4);
-        }
-    }
-    return values;
-}
-
 /* A tensor's data in another type, in a new buffer (free() it), or NULL
-   after a message. f16 is encoded here (tools/f16.h), the rest by
-   rwkv_quantize_row. */
+   after a message: decoded to floats and encoded again, a row at a time,
+   by rwkv_dequantize_row and rwkv_quantize_row (any type to any type). */
 static void *convert_tensor(const char *cmd, const char *path, const rwkv_tensor_info *t,
                             int type) {
-    uint64_t n = element_count(t), i;
-    float *values;
-    void *out;
-    if (is_quantized(t->type)) {
-        fail(cmd, "%s: tensor %s has type %s; re-quantizing is not supported yet", path, t->name,
-             rwkv_type_name(t->type));
-        return NULL;
-    }
-    values = tensor_floats(t);
-    out = values ? malloc(rwkv_type_size(type, n)) : NULL;
+    const int64_t row = t->ne[0], rows = (int64_t)(element_count(t) / (uint64_t)t->ne[0]);
+    const size_t in_row = rwkv_type_size(t->type, (uint64_t)row), out_row = rwkv_type_size(type, (uint64_t)row);
+    float *values = (float *)malloc((size_t)row * sizeof(float));
+    unsigned char *out = values && out_row ? (unsigned char *)malloc(out_row * (size_t)rows) : NULL;
+    int64_t r;
     if (!out) {
         free(values);
-        fail(cmd, "out of memory");
+        fail(cmd, out_row ? "out of memory" : "%s: tensor %s: rows of %lld do not fit type %s", path,
+             t->name, (long long)row, rwkv_type_name(type));
         return NULL;
     }
-    if (type == RWKV_TYPE_F16)
-        for (i = 0; i < n; i++) ((uint16_t *)out)[i] = f16_from_f32(values[i]);
-    else
-        rwkv_quantize_row(type, values, (int64_t)n, out);
+    for (r = 0; r < rows; r++) {
+        rwkv_dequantize_row(t->type, (const unsigned char *)t->data + (size_t)r * in_row, row, values);
+        rwkv_quantize_row(type, values, row, out + (size_t)r * out_row);
+    }
     free(values);
     return out;
 }

@@ -1,4 +1,5 @@
-/* f16.h - IEEE-754 binary16 <-> binary32 conversion for rwkv.h's tools.
+/* f16.h - IEEE-754 binary16 <-> binary32 conversion, the tests' own (an
+ * implementation independent of rwkv.h's, to check it against).
  *
  * Header-only, all functions static inline, bit-exact on any host (no FPU
  * half support needed). f16_from_f32 rounds to nearest, ties to even, like the
