@@ -131,12 +131,18 @@ fuzz: | bin
 bin/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(HEADERS) | bin
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -I. -o $@ $< $(LDLIBS)
 
-# Line and branch coverage of rwkv.h by the self-contained tests (gcov).
+# Line and branch coverage of rwkv.h by the self-contained tests (gcov and
+# lcov, which merges the test programs' counts).
+COVERED = test_rwkv test_versions test_bpe test_checkpoint
 coverage: | bin
 	rm -rf build/coverage && mkdir -p build/coverage
-	$(CC) -O0 -g --coverage -std=c11 $(ARCH) -I. -o build/coverage/test_rwkv tests/test_rwkv.c $(LDLIBS)
-	./build/coverage/test_rwkv | tail -1
-	cd build/coverage && gcov -b -o . test_rwkv.gcno 2>/dev/null | grep -A4 "^File 'rwkv.h'"
+	set -e; for t in $(COVERED); do \
+	  $(CC) -O0 -g --coverage -std=c11 $(ARCH) -I. -o build/coverage/$$t tests/$$t.c $(LDLIBS); \
+	  ./build/coverage/$$t | tail -1; \
+	done
+	lcov -q -c --rc lcov_branch_coverage=1 -d build/coverage -o build/coverage/all.info
+	lcov -q --rc lcov_branch_coverage=1 -e build/coverage/all.info '*/rwkv.h' -o build/coverage/rwkv_h.info
+	lcov --rc lcov_branch_coverage=1 --summary build/coverage/rwkv_h.info
 
 # Regenerate the Unicode tables in rwkv.h (needs Debian's unicode-data).
 unicode-tables:
