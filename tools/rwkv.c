@@ -54,11 +54,12 @@ static const char usage[] =
     "      Score every token of TEXT but the first, in windows of N tokens\n"
     "      (default 256) each from the initial state; prints ppl and bits/byte.\n"
     "  bench (-m MODEL | --synthetic 4-169m|4-430m [--type TYPE]) [-t THREADS]\n"
-    "        [--prompt N] [--gen N] [--int8]\n"
+    "        [--prompt N] [--gen N] [--int8] [--long N]\n"
     "      Time prefill (default 128 tokens) and decode (default 64 tokens)\n"
     "      against the machine's memory bandwidth. --synthetic builds a random\n"
     "      model of that shape in memory (default type f16). --int8: integer\n"
     "      products for quantized weights (rwkv_state_set_quantized_input).\n"
+    "      --long N: also N tokens in a row; ms/token near the start and the end.\n"
     "\n"
     "MODEL defaults to " DEFAULT_MODEL " for generate and perplexity.\n"
     "-t THREADS: threads per evaluation (default 1; needs a build with OpenMP).\n"
@@ -1127,7 +1128,7 @@ static double weight_bytes_per_token(const rwkv_model *model) {
 
 static int cmd_bench(const char *cmd, int argc, char **argv) {
     const char *model_path = NULL, *synthetic_name = NULL, *type_name = NULL;
-    long long threads = 1, n_prompt = 128, n_gen = 64;
+    long long threads = 1, n_prompt = 128, n_gen = 64, n_long = 0;
     int int8 = 0;
     const option options[] = {
         {"-m", OPTION_STRING, &model_path, 0, 0},
@@ -1137,6 +1138,7 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
         {"-t", OPTION_INT, &threads, 1, 1024},
         {"--prompt", OPTION_INT, &n_prompt, 1, 1e7},
         {"--gen", OPTION_INT, &n_gen, 1, 1e7},
+        {"--long", OPTION_INT, &n_long, 2100, 1e9},
         {NULL, OPTION_FLAG, NULL, 0, 0}};
     rwkv_model *model = NULL;
     rwkv_state *state = NULL;
@@ -1214,6 +1216,19 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
     bytes_per_token = weight_bytes_per_token(model);
     printf("decode: %lld tokens in %.3f s: %.2f tok/s, %.2f ms/token\n", n_gen, decode_seconds,
            (double)n_gen / decode_seconds, 1e3 * per_token);
+
+    if (n_long > 0) { /* the RNN promise: the same time per token at the end as at the start */
+        double early = 0.0, late = 0.0;
+        rwkv_state_reset(state);
+        for (i = 0; i < n_long; i++) {
+            if (i == 100 || i == n_long - 1000) start = now_seconds();
+            rwkv_eval(state, tokens[i % (n_prompt + n_gen)], logits, NULL);
+            if (i == 1099) early = (now_seconds() - start) / 1000.0;
+            if (i == n_long - 1) late = (now_seconds() - start) / 1000.0;
+        }
+        printf("long run: %lld tokens: %.3f ms/token over tokens 100-1099, %.3f ms/token over the last 1000\n",
+               n_long, 1e3 * early, 1e3 * late);
+    }
 
     bandwidth = bytes_per_token / per_token;
     printf("weights read per token: %.1f MiB, implying %.2f GB/s\n", bytes_per_token / (1 << 20),
