@@ -100,9 +100,14 @@ sanitize: | bin
 
 # The self-contained tests under valgrind memcheck (which lacks AVX-512, so
 # this build targets AVX2).
+VALGRIND_TESTS = test_rwkv test_versions test_threads test_bpe test_checkpoint
 valgrind: | bin
-	$(CC) $(WARN) -O1 -g -mavx2 -mfma -mf16c -I. -o bin/test_rwkv_vg tests/test_rwkv.c $(LDLIBS)
-	valgrind -q --leak-check=full --error-exitcode=9 ./bin/test_rwkv_vg
+	set -e; for t in $(VALGRIND_TESTS); do \
+	  $(CC) $(WARN) -O1 -g -mavx2 -mfma -mf16c -pthread -I. -o bin/$${t}_vg tests/$$t.c $(LDLIBS); \
+	  valgrind -q --leak-check=full --error-exitcode=9 ./bin/$${t}_vg > bin/$${t}_vg.log 2>&1 \
+	    || { tail -40 bin/$${t}_vg.log; exit 1; }; \
+	  tail -1 bin/$${t}_vg.log; \
+	done
 
 # One model shared by threads, under ThreadSanitizer (without OpenMP, whose
 # runtime TSan cannot see into).
