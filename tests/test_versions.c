@@ -46,6 +46,7 @@
 #define RWKV_IMPLEMENTATION
 #include "rwkv.h"
 #include "tools/gguf_writer.h"
+#include "tools/synthetic.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -1399,6 +1400,70 @@ static void test_layouts(void) {
     }
 }
 
+/* tools/synthetic.h's models (the shapes of `rwkv bench --synthetic`), at
+   small sizes: each version loads with the version, head size and LoRA
+   ranks it was built with, and gives finite logits, the same in sequence
+   mode as token by token. */
+static void test_synthetic_shapes(void) {
+    static const synthetic_shape shapes[] = {
+        {2, 128, 448, 300, 0, 5, 4, 0, {0, 0, 0, 0}},
+        {2, 128, 448, 300, 0, 5, 5, 64, {0, 0, 0, 0}},
+        {2, 128, 448, 300, 0, 6, 6, 64, {32, 64, 0, 0}},
+        {3, 128, 512, 300, 0, 7, 7, 64, {32, 32, 32, 64}},
+    };
+    static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0};
+    enum { T = 20 };
+    int i, ti, t, j;
+    for (i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++)
+        for (ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
+            synthetic_shape shape = shapes[i];
+            rwkv_model *model = NULL;
+            rwkv_state *a = NULL, *b = NULL;
+            rwkv_model_info info;
+            rwkv_error error;
+            size_t size;
+            unsigned char *gguf;
+            int32_t tokens[T];
+            float *seq, *one;
+            double worst = 0.0;
+            int finite = 1;
+            shape.type = types[ti];
+            snprintf(g_case, sizeof g_case, "synthetic.h v%d %s", shape.version, rwkv_type_name(shape.type));
+            gguf = synthetic_build(&shape, &size);
+            CHECKF(gguf != NULL, "synthetic_build failed");
+            if (!gguf) continue;
+            CHECKF(rwkv_model_load_memory(&model, gguf, size, &error) == RWKV_OK, "load: %s", error.message);
+            if (!model) {
+                free(gguf);
+                continue;
+            }
+            rwkv_model_get_info(model, &info);
+            CHECK(info.version == shape.version && info.n_layer == shape.n_layer &&
+                  info.n_embd == shape.n_embd && info.n_ffn == shape.n_ffn && info.n_vocab == shape.n_vocab);
+            CHECK(info.head_size == (shape.version >= 5 ? shape.head_size : 0));
+            seq = (float *)xmalloc(sizeof(float) * (size_t)shape.n_vocab);
+            one = (float *)xmalloc(sizeof(float) * (size_t)shape.n_vocab);
+            for (t = 0; t < T; t++) tokens[t] = (int32_t)((t * 37 + i) % shape.n_vocab);
+            CHECK(rwkv_state_create(model, &a, NULL) == RWKV_OK && rwkv_state_create(model, &b, NULL) == RWKV_OK);
+            if (a && b) {
+                CHECK(rwkv_eval_sequence(a, tokens, T, seq, NULL) == RWKV_OK);
+                for (t = 0; t < T; t++) CHECK(rwkv_eval(b, tokens[t], one, NULL) == RWKV_OK);
+                for (j = 0; j < shape.n_vocab; j++) {
+                    if (!isfinite(seq[j]) || !isfinite(one[j])) finite = 0;
+                    worst = fmax(worst, fabs((double)seq[j] - one[j]));
+                }
+                CHECKF(finite, "non-finite logits");
+                CHECKF(worst <= 1e-4, "sequence vs token by token: %.3g", worst);
+            }
+            rwkv_state_free(a);
+            rwkv_state_free(b);
+            rwkv_model_free(model);
+            free(seq);
+            free(one);
+            free(gguf);
+        }
+}
+
 static void run_(void (*fn)(void), const char *name) {
     clock_t t0 = clock();
     int before = g_fail;
@@ -1432,6 +1497,7 @@ int main(void) {
     RUN(test_v6_rescale);
     RUN(test_v7_dummies);
     RUN(test_layouts);
+    RUN(test_synthetic_shapes);
     if (g_verbose) print_error_table();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;

@@ -53,11 +53,12 @@ static const char usage[] =
     "  perplexity [-m MODEL] -f TEXT [--ctx N] [--vocab FILE] [-t THREADS]\n"
     "      Score every token of TEXT but the first, in windows of N tokens\n"
     "      (default 256) each from the initial state; prints ppl and bits/byte.\n"
-    "  bench (-m MODEL | --synthetic 4-169m|4-430m [--type TYPE]) [-t THREADS]\n"
+    "  bench (-m MODEL | --synthetic SHAPE [--type TYPE]) [-t THREADS]\n"
     "        [--prompt N] [--gen N] [--int8] [--long N]\n"
     "      Time prefill (default 128 tokens) and decode (default 64 tokens)\n"
     "      against the machine's memory bandwidth. --synthetic builds a random\n"
-    "      model of that shape in memory (default type f16). --int8: integer\n"
+    "      model of that shape in memory (default type f16); SHAPE is one of\n"
+    "      4-169m 4-430m 5-0.1b 5-1.5b 6-0.1b 6-1.5b 7-0.1b 7-1.5b. --int8: integer\n"
     "      products for quantized weights (rwkv_state_set_quantized_input).\n"
     "      --long N: also N tokens in a row; ms/token near the start and the end.\n"
     "\n"
@@ -1159,9 +1160,9 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
     if (synthetic_name) { /* in f16 unless --type says otherwise */
         synthetic_shape shape;
         size_t size;
-        if (!strcmp(synthetic_name, "4-169m")) shape = synthetic_shape_4_169m(type);
-        else if (!strcmp(synthetic_name, "4-430m")) shape = synthetic_shape_4_430m(type);
-        else return fail(cmd, "--synthetic must be 4-169m or 4-430m, not '%s'", synthetic_name);
+        if (synthetic_shape_by_name(synthetic_name, type, &shape))
+            return fail(cmd, "--synthetic must be one of %s, not '%s'", synthetic_shape_names,
+                        synthetic_name);
         if (!(gguf = synthetic_build(&shape, &size)))
             return fail(cmd, "cannot build a %s model of that shape (out of memory?)",
                         rwkv_type_name(type));
