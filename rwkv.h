@@ -2227,7 +2227,7 @@ static float rwkv__hsum_avx2(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static float rwkv__dot_f32_avx2(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_f32_avx2(const unsigned char *row, const float *x, int n) {
     const float *w = (const float *)(const void *)row;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
@@ -2285,15 +2285,15 @@ static float rwkv__dot_half_avx2(const unsigned char *row, const float *x, int n
     return sum;
 }
 
-static float rwkv__dot_f16_avx2(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_f16_avx2(const unsigned char *row, const float *x, int n) {
     return rwkv__dot_half_avx2(row, x, n, 0);
 }
 
-static float rwkv__dot_bf16_avx2(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_bf16_avx2(const unsigned char *row, const float *x, int n) {
     return rwkv__dot_half_avx2(row, x, n, 1);
 }
 
-static float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n) {
+RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n) {
     __m256 acc = _mm256_setzero_ps();
     int b, j;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
@@ -2308,7 +2308,7 @@ static float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n
     return rwkv__hsum_avx2(acc);
 }
 
-static float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int n, int has_min,
+RWKV__KERNEL float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int n, int has_min,
                                   int five_bits) {
     const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
     const __m256i lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -2738,7 +2738,7 @@ static __m256i rwkv__bits_to_bytes(uint32_t bits) {
     return _mm256_cmpeq_epi8(_mm256_or_si256(v, others), _mm256_set1_epi64x(-1));
 }
 
-static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x,
+RWKV__KERNEL float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x,
                                      int n) {
     const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
     const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
@@ -2772,6 +2772,157 @@ static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const r
     }
     return rwkv__hsum_avx2(acc) + offsets;
 }
+#endif
+
+/* AVX-512 (F, BW, VL, VNNI; AMD Zen 4 and later, Intel Ice Lake and later):
+   twins of the AVX2 kernels, 16 floats or 64 bytes per instruction, and
+   vpdpbusd for the integer products. The AVX2 kernels finish the tails. */
+#if defined(RWKV__AVX2) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__)
+#define RWKV__AVX512 1
+
+static float rwkv__dot_f32_avx512(const unsigned char *row, const float *x, int n) {
+    const float *w = (const float *)(const void *)row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) +
+           rwkv__dot_f32_avx2(row + 4 * (size_t)i, x + i, n - i);
+}
+
+static __m512 rwkv__load16_half(const unsigned char *p, int bf16) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+static float rwkv__dot_half_avx512(const unsigned char *row, const float *x, int n, int bf16) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(rwkv__load16_half(row + 2 * i, bf16), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(rwkv__load16_half(row + 2 * i + 32, bf16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) +
+           rwkv__dot_half_avx2(row + 2 * (size_t)i, x + i, n - i, bf16);
+}
+
+static float rwkv__dot_f16_avx512(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_avx512(row, x, n, 0);
+}
+
+static float rwkv__dot_bf16_avx512(const unsigned char *row, const float *x, int n) {
+    return rwkv__dot_half_avx512(row, x, n, 1);
+}
+
+static float rwkv__dot_q8_0_avx512(const unsigned char *row, const float *x, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int b;
+    for (b = 0; b < n / 32; b++, row += 34, x += 32) {
+        const __m128i *q = (const __m128i *)(const void *)(row + 2);
+        __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q)));
+        __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q + 1)));
+        __m512 block = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(x)));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(rwkv__le16(row))), block, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* Float inputs: per block, d * sum(q x) + offset * sum(x), as in AVX2. */
+static float rwkv__dot_q4_q5_avx512(const unsigned char *row, const float *x, int n, int has_min,
+                                    int five_bits) {
+    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+    const __m128i low4 = _mm_set1_epi8(15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    __m512 acc = _mm512_setzero_ps();
+    int b;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
+        __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
+        __m512i lo = _mm512_cvtepu8_epi32(_mm_and_si128(packed, low4));
+        __m512i hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        float d = _cvtsh_ss(rwkv__le16(row));
+        float offset = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
+        if (five_bits) { /* the fifth bits, one mask bit per element */
+            uint32_t qh = rwkv__le32(row + 2 + 2 * has_min);
+            lo = _mm512_mask_or_epi32(lo, (__mmask16)(qh & 0xffffu), lo, sixteen);
+            hi = _mm512_mask_or_epi32(hi, (__mmask16)(qh >> 16), hi, sixteen);
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d),
+                              _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), x1, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), x0)),
+                              acc);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(offset), _mm512_add_ps(x0, x1), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* A block's 32 weights as the unsigned operand of vpdpbusd (unsigned times
+   signed): Q4/Q5 codes as they are; Q8_0 as |q|, with the sign moved onto
+   the block's inputs *x. */
+static __m256i rwkv__block_u8_avx512(int type, int has_min, int five_bits, const unsigned char *block,
+                                     __m256i *x) {
+    if (type == RWKV_TYPE_Q8_0) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(block + 2));
+        *x = _mm256_mask_sub_epi8(*x, _mm256_movepi8_mask(q), _mm256_setzero_si256(), *x);
+        return _mm256_abs_epi8(q); /* -128 gives 0x80: 128 as unsigned, as it should */
+    } else {
+        __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(block + 2 + 2 * has_min + 4 * five_bits));
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+        if (five_bits)
+            q = _mm256_mask_add_epi8(q, (__mmask32)rwkv__le32(block + 2 + 2 * has_min), q, _mm256_set1_epi8(16));
+        return q;
+    }
+}
+
+/* Integer products, two blocks per 512-bit vpdpbusd. */
+static float rwkv__dot_q8_input_avx512(int type, const unsigned char *row, const rwkv__q8_block *x,
+                                       int n) {
+    const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
+    const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
+    const int block_bytes = (int)rwkv_type_size(type, 32), n_blocks = n / 32;
+    const float offset_per_d = five_bits ? -16.0f : -8.0f;
+    __m512 acc = _mm512_setzero_ps();
+    float offsets = 0.0f;
+    int b;
+    for (b = 0; b < n_blocks; b += 2) {
+        const unsigned char *r0 = row + (size_t)b * (size_t)block_bytes, *r1 = r0 + block_bytes;
+        const int pair = b + 1 < n_blocks;
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)x[b].q), x1, w0, w1;
+        float d0 = _cvtsh_ss(rwkv__le16(r0)), d1 = 0.0f;
+        __m512 scale;
+        __m512i products;
+        w0 = rwkv__block_u8_avx512(type, has_min, five_bits, r0, &x0);
+        if (pair) {
+            x1 = _mm256_loadu_si256((const __m256i *)(const void *)x[b + 1].q);
+            w1 = rwkv__block_u8_avx512(type, has_min, five_bits, r1, &x1);
+            d1 = _cvtsh_ss(rwkv__le16(r1));
+        } else {
+            x1 = w1 = _mm256_setzero_si256();
+        }
+        products = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                       _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1),
+                                       _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1));
+        scale = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(d0 * x[b].d),
+                                     _mm512_set1_ps(pair ? d1 * x[b + 1].d : 0.0f));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc);
+        if (type != RWKV_TYPE_Q8_0) {
+            offsets += (has_min ? _cvtsh_ss(rwkv__le16(r0 + 2)) : offset_per_d * d0) * x[b].d * (float)x[b].sum;
+            if (pair)
+                offsets += (has_min ? _cvtsh_ss(rwkv__le16(r1 + 2)) : offset_per_d * d1) * x[b + 1].d *
+                           (float)x[b + 1].sum;
+        }
+    }
+    return _mm512_reduce_add_ps(acc) + offsets;
+}
+
+#endif
+
+#if defined(RWKV__AVX512)
+#define rwkv__dot_q8_input rwkv__dot_q8_input_avx512
+#elif defined(RWKV__AVX2)
 #define rwkv__dot_q8_input rwkv__dot_q8_input_avx2
 #elif defined(RWKV__NEON)
 #define rwkv__dot_q8_input rwkv__dot_q8_input_neon
@@ -2793,7 +2944,16 @@ RWKVDEF size_t rwkv_dequantize_row(int type, const void *src, int64_t n, float *
 /* The one dispatch point: the SIMD kernel where compiled, else plain C. */
 static float rwkv__dot(int type, const unsigned char *row, const float *x, int n) {
     switch (type) {
-#ifdef RWKV__AVX2
+#if defined(RWKV__AVX512)
+    case RWKV_TYPE_F32: return rwkv__dot_f32_avx512(row, x, n);
+    case RWKV_TYPE_F16: return rwkv__dot_f16_avx512(row, x, n);
+    case RWKV_TYPE_BF16: return rwkv__dot_bf16_avx512(row, x, n);
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_0_avx512(row, x, n);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q4_q5_avx512(row, x, n, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q4_q5_avx512(row, x, n, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q4_q5_avx512(row, x, n, 0, 1);
+    case RWKV_TYPE_Q5_1: return rwkv__dot_q4_q5_avx512(row, x, n, 1, 1);
+#elif defined(RWKV__AVX2)
     case RWKV_TYPE_F32: return rwkv__dot_f32_avx2(row, x, n);
     case RWKV_TYPE_F16: return rwkv__dot_f16_avx2(row, x, n);
     case RWKV_TYPE_BF16: return rwkv__dot_bf16_avx2(row, x, n);
@@ -2870,6 +3030,33 @@ static void rwkv__dot_2x4_avx2(const float *w0, const float *w1, const float *x,
             out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
         }
 }
+#endif
+
+#ifdef RWKV__AVX512
+/* The prefill kernel, 16 floats wide. */
+static void rwkv__dot_2x4_avx512(const float *w0, const float *w1, const float *x, size_t stride,
+                                 int n, float *out) {
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
+    __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps(), a02 = _mm512_setzero_ps(),
+           a03 = _mm512_setzero_ps(), a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps(),
+           a12 = _mm512_setzero_ps(), a13 = _mm512_setzero_ps();
+    float tail[8];
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v0 = _mm512_loadu_ps(w0 + i), v1 = _mm512_loadu_ps(w1 + i), xv;
+        xv = _mm512_loadu_ps(x0 + i), a00 = _mm512_fmadd_ps(v0, xv, a00), a10 = _mm512_fmadd_ps(v1, xv, a10);
+        xv = _mm512_loadu_ps(x1 + i), a01 = _mm512_fmadd_ps(v0, xv, a01), a11 = _mm512_fmadd_ps(v1, xv, a11);
+        xv = _mm512_loadu_ps(x2 + i), a02 = _mm512_fmadd_ps(v0, xv, a02), a12 = _mm512_fmadd_ps(v1, xv, a12);
+        xv = _mm512_loadu_ps(x3 + i), a03 = _mm512_fmadd_ps(v0, xv, a03), a13 = _mm512_fmadd_ps(v1, xv, a13);
+    }
+    rwkv__dot_2x4_avx2(w0 + i, w1 + i, x + i, stride, n - i, tail);
+    out[0] = _mm512_reduce_add_ps(a00) + tail[0], out[1] = _mm512_reduce_add_ps(a01) + tail[1];
+    out[2] = _mm512_reduce_add_ps(a02) + tail[2], out[3] = _mm512_reduce_add_ps(a03) + tail[3];
+    out[4] = _mm512_reduce_add_ps(a10) + tail[4], out[5] = _mm512_reduce_add_ps(a11) + tail[5];
+    out[6] = _mm512_reduce_add_ps(a12) + tail[6], out[7] = _mm512_reduce_add_ps(a13) + tail[7];
+}
+#define rwkv__dot_2x4 rwkv__dot_2x4_avx512
+#elif defined(RWKV__AVX2)
 #define rwkv__dot_2x4 rwkv__dot_2x4_avx2
 #elif defined(RWKV__NEON)
 #define rwkv__dot_2x4 rwkv__dot_2x4_neon

@@ -3391,24 +3391,39 @@ static void run_(void (*fn)(void), const char *name) {
 
 /* Every SIMD kernel against its plain C twin, on random rows of odd and
    even sizes: equal within float rounding (relative to the sum of |w x|). */
-/* The SIMD twins under test: AVX2 on x86, NEON on AArch64. */
-#if defined(RWKV__AVX2)
-#define SIMD_KERNEL(name) name##_avx2
-#elif defined(RWKV__NEON)
-#define SIMD_KERNEL(name) name##_neon
-#endif
-#define rwkv__dot_f32_simd SIMD_KERNEL(rwkv__dot_f32)
-#define rwkv__dot_f16_simd SIMD_KERNEL(rwkv__dot_f16)
-#define rwkv__dot_bf16_simd SIMD_KERNEL(rwkv__dot_bf16)
-#define rwkv__dot_q8_0_simd SIMD_KERNEL(rwkv__dot_q8_0)
-#define rwkv__dot_q4_q5_simd SIMD_KERNEL(rwkv__dot_q4_q5)
-#define rwkv__dequantize_simd SIMD_KERNEL(rwkv__dequantize)
-#define rwkv__dot_q8_input_simd SIMD_KERNEL(rwkv__dot_q8_input)
-#define rwkv__dot_2x4_simd SIMD_KERNEL(rwkv__dot_2x4)
-
-static void test_simd_kernels(void) {
-    g_section = "simd kernels";
+/* The SIMD twins under test: AVX2 (and AVX-512 where compiled) on x86,
+   NEON on AArch64. */
 #if defined(RWKV__AVX2) || defined(RWKV__NEON)
+typedef struct simd_twins {
+    const char *name;
+    float (*dot_f32)(const unsigned char *, const float *, int);
+    float (*dot_f16)(const unsigned char *, const float *, int);
+    float (*dot_bf16)(const unsigned char *, const float *, int);
+    float (*dot_q8_0)(const unsigned char *, const float *, int);
+    float (*dot_q4_q5)(const unsigned char *, const float *, int, int, int);
+    void (*dequantize)(int, const unsigned char *, int, float *);
+    float (*dot_q8_input)(int, const unsigned char *, const rwkv__q8_block *, int);
+    void (*dot_2x4)(const float *, const float *, const float *, size_t, int, float *);
+} simd_twins;
+
+static const simd_twins k_simd_twins[] = {
+#if defined(RWKV__AVX2)
+    {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
+     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__dot_2x4_avx2},
+#endif
+#if defined(RWKV__AVX512)
+    {"avx512", rwkv__dot_f32_avx512, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
+     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx512, rwkv__dot_2x4_avx512},
+#endif
+#if defined(RWKV__NEON)
+    {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
+     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__dot_2x4_neon},
+#endif
+};
+#endif
+
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
+static void test_simd_twins(const simd_twins *simd) {
     static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16, RWKV_TYPE_Q8_0,
                                 RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 64, 96, 160, 768, 1056};
@@ -3422,7 +3437,7 @@ static void test_simd_kernels(void) {
         for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
             int n = sizes[si], type = types[ti];
             double scale = 0.0;
-            float plain, simd;
+            float plain, fast;
             for (i = 0; i < n; i++) {
                 w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
                 x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
@@ -3432,56 +3447,72 @@ static void test_simd_kernels(void) {
             plain = rwkv__dot_f32_plain((const unsigned char *)wf, x, 0); /* 0 for n = 0 */
             CHECK(plain == 0.0f);
             switch (type) {
-            case RWKV_TYPE_F32: plain = rwkv__dot_f32_plain(row, x, n), simd = rwkv__dot_f32_simd(row, x, n); break;
-            case RWKV_TYPE_F16: plain = rwkv__dot_f16_plain(row, x, n), simd = rwkv__dot_f16_simd(row, x, n); break;
-            case RWKV_TYPE_BF16: plain = rwkv__dot_bf16_plain(row, x, n), simd = rwkv__dot_bf16_simd(row, x, n); break;
-            case RWKV_TYPE_Q8_0: plain = rwkv__dot_q8_0_plain(row, x, n), simd = rwkv__dot_q8_0_simd(row, x, n); break;
+            case RWKV_TYPE_F32: plain = rwkv__dot_f32_plain(row, x, n), fast = simd->dot_f32(row, x, n); break;
+            case RWKV_TYPE_F16: plain = rwkv__dot_f16_plain(row, x, n), fast = simd->dot_f16(row, x, n); break;
+            case RWKV_TYPE_BF16: plain = rwkv__dot_bf16_plain(row, x, n), fast = simd->dot_bf16(row, x, n); break;
+            case RWKV_TYPE_Q8_0: plain = rwkv__dot_q8_0_plain(row, x, n), fast = simd->dot_q8_0(row, x, n); break;
             default: {
                 int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
                 int five = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
                 plain = rwkv__dot_q4_q5_plain(row, x, n, has_min, five);
-                simd = rwkv__dot_q4_q5_simd(row, x, n, has_min, five);
+                fast = simd->dot_q4_q5(row, x, n, has_min, five);
             }
             }
-            CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d dot: plain %g simd %g",
-                   rwkv_type_name(type), n, plain, simd);
+            CHECKF(fabs((double)plain - fast) <= 1e-5 * scale, "%s %s n=%d dot: plain %g simd %g", simd->name,
+                   rwkv_type_name(type), n, plain, fast);
             /* row decoding, bit for bit */
             rwkv__dequantize_plain(type, row, n, wf);
-            rwkv__dequantize_simd(type, row, n, (float *)(void *)row2);
-            CHECKF(!memcmp(wf, row2, sizeof(float) * (size_t)n), "%s n=%d dequantize differs",
+            simd->dequantize(type, row, n, (float *)(void *)row2);
+            CHECKF(!memcmp(wf, row2, sizeof(float) * (size_t)n), "%s %s n=%d dequantize differs", simd->name,
                    rwkv_type_name(type), n);
             /* integer products with a quantized input */
             if (type != RWKV_TYPE_F32 && type != RWKV_TYPE_F16 && type != RWKV_TYPE_BF16) {
                 rwkv__quantize_input(x, n, xq);
                 plain = rwkv__dot_q8_input_plain(type, row, xq, n);
-                simd = rwkv__dot_q8_input_simd(type, row, xq, n);
-                CHECKF(fabs((double)plain - simd) <= 1e-5 * scale, "%s n=%d int8: plain %g simd %g",
-                       rwkv_type_name(type), n, plain, simd);
+                fast = simd->dot_q8_input(type, row, xq, n);
+                CHECKF(fabs((double)plain - fast) <= 1e-5 * scale, "%s %s n=%d int8: plain %g simd %g", simd->name,
+                       rwkv_type_name(type), n, plain, fast);
             }
             /* the prefill kernel: two rows by four tokens */
             for (i = 0; i < 4 * n; i++) x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
             rwkv__dot_2x4_plain(wf, w, x4, (size_t)n, n, out_plain);
-            rwkv__dot_2x4_simd(wf, w, x4, (size_t)n, n, out_simd);
+            simd->dot_2x4(wf, w, x4, (size_t)n, n, out_simd);
             for (j = 0; j < 8; j++)
-                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "2x4 n=%d [%d]: %g vs %g",
+                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "%s 2x4 n=%d [%d]: %g vs %g", simd->name,
                        n, j, out_plain[j], out_simd[j]);
         }
     }
     /* the odd-length tails of the float kernels */
     for (i = 1; i < 40; i++) {
-        float plain, simd;
+        float plain, fast;
         double scale = 0.0;
         for (j = 0; j < i; j++) {
             w[j] = (float)(rng_unif(&seed) - 0.5), x[j] = (float)(rng_unif(&seed) - 0.5);
             scale += fabs((double)w[j] * x[j]);
         }
         plain = rwkv__dot_f32_plain((const unsigned char *)w, x, i);
-        simd = rwkv__dot_f32_simd((const unsigned char *)w, x, i);
-        CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f32 tail n=%d", i);
+        fast = simd->dot_f32((const unsigned char *)w, x, i);
+        CHECKF(fabs((double)plain - fast) <= 1e-6 * (scale + 1e-30), "%s f32 tail n=%d", simd->name, i);
         rwkv_quantize_row(RWKV_TYPE_F16, w, i, row);
         plain = rwkv__dot_f16_plain(row, x, i);
-        simd = rwkv__dot_f16_simd(row, x, i);
-        CHECKF(fabs((double)plain - simd) <= 1e-6 * (scale + 1e-30), "f16 tail n=%d", i);
+        fast = simd->dot_f16(row, x, i);
+        CHECKF(fabs((double)plain - fast) <= 1e-6 * (scale + 1e-30), "%s f16 tail n=%d", simd->name, i);
+        for (j = 0; j < 4 * i; j++) x4[j] = (float)(rng_unif(&seed) - 0.5);
+        rwkv__dot_2x4_plain(w, x, x4, (size_t)i, i, out_plain);
+        simd->dot_2x4(w, x, x4, (size_t)i, i, out_simd);
+        for (j = 0; j < 8; j++)
+            CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)i, "%s 2x4 tail n=%d [%d]",
+                   simd->name, i, j);
+    }
+}
+#endif
+
+static void test_simd_kernels(void) {
+    g_section = "simd kernels";
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) test_simd_twins(&k_simd_twins[i]);
     }
 #else
     printf("  (plain C build: no SIMD kernels to compare)\n");

@@ -51,7 +51,7 @@ static void *run_job(void *arg) {
 }
 
 static void test_shared_model(int type) {
-    synthetic_shape shape = {2, 64, 256, N_VOCAB, 0, 11};
+    synthetic_shape shape = {2, 64, 256, N_VOCAB, 0, 11, 4, 0, {0, 0, 0, 0}};
     static job parallel[N_THREADS], serial[N_THREADS];
     pthread_t threads[N_THREADS];
     rwkv_model *model;
@@ -89,7 +89,7 @@ static double now(void) {
 /* 100,000 tokens: the state stays finite, and the time per token at the
    end is printed beside the time at the start (no timed assertion). */
 static void test_long_run(void) {
-    synthetic_shape shape = {2, 32, 128, N_VOCAB, RWKV_TYPE_F32, 5};
+    synthetic_shape shape = {2, 32, 128, N_VOCAB, RWKV_TYPE_F32, 5, 4, 0, {0, 0, 0, 0}};
     rwkv_model *model;
     rwkv_state *state;
     rwkv_model_info info;

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rwkv_state *state;
     float logits[256];
     if (!model) { /* built once, kept for the whole run */
-        synthetic_shape shape = {2, 32, 128, 256, RWKV_TYPE_F32, 7};
+        synthetic_shape shape = {2, 32, 128, 256, RWKV_TYPE_F32, 7, 4, 0, {0, 0, 0, 0}};
         size_t gguf_size;
         gguf = synthetic_build(&shape, &gguf_size);
         if (!gguf || rwkv_model_load_memory(&model, gguf, gguf_size, NULL) != RWKV_OK) abort();

@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     unsigned char *data;
     mkdir(dir, 0755);
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        synthetic_shape shape = {1, 32, 64, 16, 0, 3};
+        synthetic_shape shape = {1, 32, 64, 16, 0, 3, 4, 0, {0, 0, 0, 0}};
         shape.type = types[i];
         data = synthetic_build(&shape, &size);
         snprintf(name, sizeof(name), "tiny-%s.gguf", rwkv_type_name(types[i]));
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
                strlen("the cat<|endoftext|> 's  \t\r\n12 \xc3\xa9"));
     /* a state of fuzz_state's model */
     {
-        synthetic_shape shape = {2, 32, 128, 256, RWKV_TYPE_F32, 7};
+        synthetic_shape shape = {2, 32, 128, 256, RWKV_TYPE_F32, 7, 4, 0, {0, 0, 0, 0}};
         rwkv_model_info info;
         unsigned char *blob;
         int32_t tokens[4] = {1, 2, 3, 4};
