@@ -2718,6 +2718,12 @@ static void rwkv__dot_2x4_neon(const float *w0, const float *w1, const float *x,
             out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
         }
 }
+
+static void rwkv__dot_4x4_neon(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
+                               float *out) {
+    rwkv__dot_2x4_neon(w, w + w_stride, x, x_stride, n, out);
+    rwkv__dot_2x4_neon(w + 2 * w_stride, w + 3 * w_stride, x, x_stride, n, out + 8);
+}
 #endif
 
 #if defined(RWKV__AVX2)
@@ -2991,18 +2997,19 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
 #define RWKV__MIN_PARALLEL (1 << 18)
 
 
-/* Two weight rows (as floats) times four tokens: out[r * 4 + t] = w_r . x_t.
-   Each loaded weight feeds four multiply-adds: prefill is compute-bound. */
-RWKV__KERNEL void rwkv__dot_2x4_plain(const float *w0, const float *w1, const float *x,
-                                      size_t stride, int n, float *out) {
-    int t, i;
-    for (t = 0; t < 4; t++) {
-        const float *xt = x + (size_t)t * stride;
-        float a0 = 0.0f, a1 = 0.0f;
-        for (i = 0; i < n; i++) a0 += w0[i] * xt[i], a1 += w1[i] * xt[i];
-        out[t] = a0;
-        out[4 + t] = a1;
-    }
+/* Four weight rows (as floats, w_stride apart) times four tokens (x_stride
+   apart): out[r * 4 + t] = w_r . x_t. Each loaded weight feeds four
+   multiply-adds, and so does each loaded input: prefill is compute-bound. */
+RWKV__KERNEL void rwkv__dot_4x4_plain(const float *w, size_t w_stride, const float *x, size_t x_stride,
+                                      int n, float *out) {
+    int r, t, i;
+    for (r = 0; r < 4; r++)
+        for (t = 0; t < 4; t++) {
+            const float *wr = w + (size_t)r * w_stride, *xt = x + (size_t)t * x_stride;
+            float sum = 0.0f;
+            for (i = 0; i < n; i++) sum += wr[i] * xt[i];
+            out[r * 4 + t] = sum;
+        }
 }
 
 #ifdef RWKV__AVX2
@@ -3032,68 +3039,87 @@ static void rwkv__dot_2x4_avx2(const float *w0, const float *w1, const float *x,
 }
 #endif
 
-#ifdef RWKV__AVX512
-/* The prefill kernel, 16 floats wide. */
-static void rwkv__dot_2x4_avx512(const float *w0, const float *w1, const float *x, size_t stride,
-                                 int n, float *out) {
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
-    __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps(), a02 = _mm512_setzero_ps(),
-           a03 = _mm512_setzero_ps(), a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps(),
-           a12 = _mm512_setzero_ps(), a13 = _mm512_setzero_ps();
-    float tail[8];
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v0 = _mm512_loadu_ps(w0 + i), v1 = _mm512_loadu_ps(w1 + i), xv;
-        xv = _mm512_loadu_ps(x0 + i), a00 = _mm512_fmadd_ps(v0, xv, a00), a10 = _mm512_fmadd_ps(v1, xv, a10);
-        xv = _mm512_loadu_ps(x1 + i), a01 = _mm512_fmadd_ps(v0, xv, a01), a11 = _mm512_fmadd_ps(v1, xv, a11);
-        xv = _mm512_loadu_ps(x2 + i), a02 = _mm512_fmadd_ps(v0, xv, a02), a12 = _mm512_fmadd_ps(v1, xv, a12);
-        xv = _mm512_loadu_ps(x3 + i), a03 = _mm512_fmadd_ps(v0, xv, a03), a13 = _mm512_fmadd_ps(v1, xv, a13);
-    }
-    rwkv__dot_2x4_avx2(w0 + i, w1 + i, x + i, stride, n - i, tail);
-    out[0] = _mm512_reduce_add_ps(a00) + tail[0], out[1] = _mm512_reduce_add_ps(a01) + tail[1];
-    out[2] = _mm512_reduce_add_ps(a02) + tail[2], out[3] = _mm512_reduce_add_ps(a03) + tail[3];
-    out[4] = _mm512_reduce_add_ps(a10) + tail[4], out[5] = _mm512_reduce_add_ps(a11) + tail[5];
-    out[6] = _mm512_reduce_add_ps(a12) + tail[6], out[7] = _mm512_reduce_add_ps(a13) + tail[7];
+#ifdef RWKV__AVX2
+/* 16 ymm registers hold one 2x4 block at a time: the rows in two pairs. */
+static void rwkv__dot_4x4_avx2(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
+                               float *out) {
+    rwkv__dot_2x4_avx2(w, w + w_stride, x, x_stride, n, out);
+    rwkv__dot_2x4_avx2(w + 2 * w_stride, w + 3 * w_stride, x, x_stride, n, out + 8);
 }
-#define rwkv__dot_2x4 rwkv__dot_2x4_avx512
-#elif defined(RWKV__AVX2)
-#define rwkv__dot_2x4 rwkv__dot_2x4_avx2
-#elif defined(RWKV__NEON)
-#define rwkv__dot_2x4 rwkv__dot_2x4_neon
-#else
-#define rwkv__dot_2x4 rwkv__dot_2x4_plain
 #endif
 
-/* Rows o0 and o1 (as floats w0, w1) for T tokens: four tokens at a time. */
-static void rwkv__matmul_row_pair(const rwkv__matrix *w, int o0, int o1, const float *w0,
-                                  const float *w1, const float *x, float *y, int T) {
+#ifdef RWKV__AVX512
+/* 32 zmm registers hold all 16 sums, 16 floats wide (named one by one:
+   GCC keeps an array of them in memory). */
+static void rwkv__dot_4x4_avx512(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
+                                 float *out) {
+    const float *w0 = w, *w1 = w + w_stride, *w2 = w + 2 * w_stride, *w3 = w + 3 * w_stride;
+    const float *x0 = x, *x1 = x + x_stride, *x2 = x + 2 * x_stride, *x3 = x + 3 * x_stride;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+           a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    float tail[16];
+    int i = 0, j;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v0 = _mm512_loadu_ps(w0 + i), v1 = _mm512_loadu_ps(w1 + i);
+        __m512 v2 = _mm512_loadu_ps(w2 + i), v3 = _mm512_loadu_ps(w3 + i), xv;
+#define RWKV__COLUMN(t)                                                                        \
+    xv = _mm512_loadu_ps(x##t + i), a0##t = _mm512_fmadd_ps(v0, xv, a0##t),                      \
+    a1##t = _mm512_fmadd_ps(v1, xv, a1##t), a2##t = _mm512_fmadd_ps(v2, xv, a2##t),              \
+    a3##t = _mm512_fmadd_ps(v3, xv, a3##t)
+        RWKV__COLUMN(0);
+        RWKV__COLUMN(1);
+        RWKV__COLUMN(2);
+        RWKV__COLUMN(3);
+#undef RWKV__COLUMN
+    }
+    rwkv__dot_4x4_avx2(w + i, w_stride, x + i, x_stride, n - i, tail);
+    out[0] = _mm512_reduce_add_ps(a00), out[1] = _mm512_reduce_add_ps(a01);
+    out[2] = _mm512_reduce_add_ps(a02), out[3] = _mm512_reduce_add_ps(a03);
+    out[4] = _mm512_reduce_add_ps(a10), out[5] = _mm512_reduce_add_ps(a11);
+    out[6] = _mm512_reduce_add_ps(a12), out[7] = _mm512_reduce_add_ps(a13);
+    out[8] = _mm512_reduce_add_ps(a20), out[9] = _mm512_reduce_add_ps(a21);
+    out[10] = _mm512_reduce_add_ps(a22), out[11] = _mm512_reduce_add_ps(a23);
+    out[12] = _mm512_reduce_add_ps(a30), out[13] = _mm512_reduce_add_ps(a31);
+    out[14] = _mm512_reduce_add_ps(a32), out[15] = _mm512_reduce_add_ps(a33);
+    for (j = 0; j < 16; j++) out[j] += tail[j];
+}
+#define rwkv__dot_4x4 rwkv__dot_4x4_avx512
+#elif defined(RWKV__AVX2)
+#define rwkv__dot_4x4 rwkv__dot_4x4_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__dot_4x4 rwkv__dot_4x4_neon
+#else
+#define rwkv__dot_4x4 rwkv__dot_4x4_plain
+#endif
+
+/* Four rows o[0..3] (as floats, n_in apart from `rows`) for T tokens: four
+   tokens at a time. */
+static void rwkv__matmul_row_quad(const rwkv__matrix *w, const int *o, const float *rows, const float *x,
+                                  float *y, int T) {
     const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
-    float out[8];
-    int t = 0;
+    float out[16];
+    int t = 0, r, j;
     for (; t + 4 <= T; t += 4) {
-        int j;
-        rwkv__dot_2x4(w0, w1, x + (size_t)t * n_in, n_in, w->n_in, out);
-        for (j = 0; j < 4; j++) {
-            y[(size_t)(t + j) * n_out + (size_t)o0] = out[j];
-            y[(size_t)(t + j) * n_out + (size_t)o1] = out[4 + j];
-        }
+        rwkv__dot_4x4(rows, n_in, x + (size_t)t * n_in, n_in, w->n_in, out);
+        for (r = 0; r < 4; r++)
+            for (j = 0; j < 4; j++) y[(size_t)(t + j) * n_out + (size_t)o[r]] = out[r * 4 + j];
     }
-    for (; t < T; t++) {
-        y[(size_t)t * n_out + (size_t)o0] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)w0, x + (size_t)t * n_in, w->n_in);
-        y[(size_t)t * n_out + (size_t)o1] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)w1, x + (size_t)t * n_in, w->n_in);
-    }
+    for (; t < T; t++)
+        for (r = 0; r < 4; r++)
+            y[(size_t)t * n_out + (size_t)o[r]] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)(rows + (size_t)r * n_in),
+                                                            x + (size_t)t * n_in, w->n_in);
 }
 
 /* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
    One token: a fused dot product per row, reading the weights in their own
    type (decoding is bound by memory bandwidth). Several tokens: rows are
-   decoded to floats once, in pairs, into this thread's part of `rows`
-   (2 * n_in floats a thread), then multiplied with the whole chunk. With
-   OpenMP the rows are split across n_threads threads. */
+   decoded to floats once, four at a time, into this thread's part of
+   `rows` (4 * n_in floats a thread), then multiplied with the whole chunk.
+   With OpenMP the rows are split across n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, rwkv__q8_block *xq) {
-    const int n_pairs = (w->n_out + 1) / 2;
-    int o, p;
+    const int n_quads = (w->n_out + 3) / 4;
+    int o, q;
     if (T == 1 && xq && rwkv__is_quantized(w->type)) {
         rwkv__quantize_input(x, w->n_in, xq);
 #ifdef _OPENMP
@@ -3112,22 +3138,20 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
-    for (p = 0; p < n_pairs; p++) {
-        int o0 = 2 * p, o1 = o0 + 1 < w->n_out ? o0 + 1 : o0;
+    for (q = 0; q < n_quads; q++) {
 #ifdef _OPENMP
         float *buffer = rows + (size_t)omp_get_thread_num() * rows_per_thread;
 #else
         float *buffer = rows;
 #endif
-        const float *w0 = (const float *)(const void *)(w->data + (size_t)o0 * w->row_bytes);
-        const float *w1 = (const float *)(const void *)(w->data + (size_t)o1 * w->row_bytes);
-        if (w->type != RWKV_TYPE_F32) {
-            rwkv__dequantize(w->type, w->data + (size_t)o0 * w->row_bytes, w->n_in, buffer);
-            rwkv__dequantize(w->type, w->data + (size_t)o1 * w->row_bytes, w->n_in, buffer + w->n_in);
-            w0 = buffer;
-            w1 = buffer + w->n_in;
+        int r, o4[4];
+        /* the last quad repeats the last row when n_out is not a multiple of 4 */
+        for (r = 0; r < 4; r++) {
+            o4[r] = 4 * q + r < w->n_out ? 4 * q + r : w->n_out - 1;
+            rwkv__dequantize(w->type, w->data + (size_t)o4[r] * w->row_bytes, w->n_in,
+                             buffer + (size_t)r * (size_t)w->n_in);
         }
-        rwkv__matmul_row_pair(w, o0, o1, w0, w1, x, y, T);
+        rwkv__matmul_row_quad(w, o4, buffer, x, y, T);
     }
     (void)n_threads, (void)rows_per_thread;
 }
@@ -3173,7 +3197,7 @@ struct rwkv_state {
     float *hidden;      /* n_ffn: channel-mix hidden layer                  */
     float *lora;        /* max_lora: LoRA bottlenecks (v6, v7)              */
     int n_threads;
-    float *rows;        /* per thread: two weight rows decoded to floats    */
+    float *rows;        /* per thread: four weight rows decoded to floats   */
     size_t rows_per_thread;
     rwkv__q8_block *xq; /* the input of a matrix, quantized (decode)        */
     int quantize_input; /* integer products with quantized weights          */
@@ -3263,11 +3287,11 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads) {
         state->xq = (rwkv__q8_block *)rwkv__calloc(widest / 32 + 1, sizeof(rwkv__q8_block));
         if (!state->xq) return RWKV_ERROR_OUT_OF_MEMORY;
     }
-    rows = (float *)rwkv__calloc((size_t)n_threads * 2, widest * sizeof(float));
+    rows = (float *)rwkv__calloc((size_t)n_threads * 4, widest * sizeof(float));
     if (!rows) return RWKV_ERROR_OUT_OF_MEMORY;
     RWKV_FREE(state->rows);
     state->rows = rows;
-    state->rows_per_thread = 2 * widest;
+    state->rows_per_thread = 4 * widest;
     state->n_threads = n_threads;
     return RWKV_OK;
 }

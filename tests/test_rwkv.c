@@ -3403,21 +3403,21 @@ typedef struct simd_twins {
     float (*dot_q4_q5)(const unsigned char *, const float *, int, int, int);
     void (*dequantize)(int, const unsigned char *, int, float *);
     float (*dot_q8_input)(int, const unsigned char *, const rwkv__q8_block *, int);
-    void (*dot_2x4)(const float *, const float *, const float *, size_t, int, float *);
+    void (*dot_4x4)(const float *, size_t, const float *, size_t, int, float *);
 } simd_twins;
 
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
-     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__dot_2x4_avx2},
+     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__dot_4x4_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx512, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
-     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx512, rwkv__dot_2x4_avx512},
+     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx512, rwkv__dot_4x4_avx512},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
-     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__dot_2x4_neon},
+     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__dot_4x4_neon},
 #endif
 };
 #endif
@@ -3427,7 +3427,7 @@ static void test_simd_twins(const simd_twins *simd) {
     static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16, RWKV_TYPE_Q8_0,
                                 RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 64, 96, 160, 768, 1056};
-    static float w[1056], x[1056], wf[1056], x4[4 * 1056], out_plain[8], out_simd[8];
+    static float w[1056], x[1056], wf[1056], x4[4 * 1056], w4[4 * 1056], out_plain[16], out_simd[16];
     static unsigned char row[1056 * 4], row2[1056 * 4];
     static rwkv__q8_block xq[1056 / 32];
     rng_t seed = {12345};
@@ -3473,13 +3473,16 @@ static void test_simd_twins(const simd_twins *simd) {
                 CHECKF(fabs((double)plain - fast) <= 1e-5 * scale, "%s %s n=%d int8: plain %g simd %g", simd->name,
                        rwkv_type_name(type), n, plain, fast);
             }
-            /* the prefill kernel: two rows by four tokens */
-            for (i = 0; i < 4 * n; i++) x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
-            rwkv__dot_2x4_plain(wf, w, x4, (size_t)n, n, out_plain);
-            simd->dot_2x4(wf, w, x4, (size_t)n, n, out_simd);
-            for (j = 0; j < 8; j++)
-                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "%s 2x4 n=%d [%d]: %g vs %g", simd->name,
-                       n, j, out_plain[j], out_simd[j]);
+            /* the prefill kernel: four rows by four tokens */
+            for (i = 0; i < 4 * n; i++) {
+                x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                w4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+            }
+            rwkv__dot_4x4_plain(w4, (size_t)n, x4, (size_t)n, n, out_plain);
+            simd->dot_4x4(w4, (size_t)n, x4, (size_t)n, n, out_simd);
+            for (j = 0; j < 16; j++)
+                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "%s 4x4 n=%d [%d]: %g vs %g",
+                       simd->name, n, j, out_plain[j], out_simd[j]);
         }
     }
     /* the odd-length tails of the float kernels */
@@ -3497,11 +3500,14 @@ static void test_simd_twins(const simd_twins *simd) {
         plain = rwkv__dot_f16_plain(row, x, i);
         fast = simd->dot_f16(row, x, i);
         CHECKF(fabs((double)plain - fast) <= 1e-6 * (scale + 1e-30), "%s f16 tail n=%d", simd->name, i);
-        for (j = 0; j < 4 * i; j++) x4[j] = (float)(rng_unif(&seed) - 0.5);
-        rwkv__dot_2x4_plain(w, x, x4, (size_t)i, i, out_plain);
-        simd->dot_2x4(w, x, x4, (size_t)i, i, out_simd);
-        for (j = 0; j < 8; j++)
-            CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)i, "%s 2x4 tail n=%d [%d]",
+        for (j = 0; j < 4 * i; j++) {
+            x4[j] = (float)(rng_unif(&seed) - 0.5);
+            w4[j] = (float)(rng_unif(&seed) - 0.5);
+        }
+        rwkv__dot_4x4_plain(w4, (size_t)i, x4, (size_t)i, i, out_plain);
+        simd->dot_4x4(w4, (size_t)i, x4, (size_t)i, i, out_simd);
+        for (j = 0; j < 16; j++)
+            CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)i, "%s 4x4 tail n=%d [%d]",
                    simd->name, i, j);
     }
 }
