@@ -1090,6 +1090,22 @@ static volatile float bandwidth_sink;
 
 /* Single-thread read bandwidth in bytes/s: the best of a few sums over a
    512 MiB array, far larger than any cache. 0 if out of memory. */
+/* Peak and current resident memory from /proc/self/status (Linux), in
+   KiB: VmHWM, RssAnon (heap: state, scratch) and RssFile (the mapped model
+   pages touched so far). 0 if the file or a line is missing. */
+static void read_memory_status(long *peak, long *anonymous, long *file_backed) {
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    *peak = *anonymous = *file_backed = 0;
+    if (!f) return;
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmHWM:", 6)) *peak = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, "RssAnon:", 8)) *anonymous = strtol(line + 8, NULL, 10);
+        if (!strncmp(line, "RssFile:", 8)) *file_backed = strtol(line + 8, NULL, 10);
+    }
+    fclose(f);
+}
+
 static double measure_read_bandwidth(void) {
     enum { REPEATS = 5, LANES = 8 };
     size_t n = ((size_t)512 << 20) / sizeof(float), i;
@@ -1232,6 +1248,13 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
                n_long, 1e3 * early, 1e3 * late);
     }
 
+    {   /* before the bandwidth test's 512 MiB array */
+        long peak, anonymous, file_backed;
+        read_memory_status(&peak, &anonymous, &file_backed);
+        if (peak > 0)
+            printf("memory: peak RSS %.1f MiB = %.1f MiB of mapped model pages + %.1f MiB other "
+                   "(state, scratch, program)\n", peak / 1024.0, file_backed / 1024.0, anonymous / 1024.0);
+    }
     bandwidth = bytes_per_token / per_token;
     printf("weights read per token: %.1f MiB, implying %.2f GB/s\n", bytes_per_token / (1 << 20),
            bandwidth / 1e9);
