@@ -3411,23 +3411,20 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
-/* The v5/v6 recurrence, per head with an N x N state S[i=k index][j=v index]:
+/* The v5/v6 recurrence for one head (channels o .. o+N-1) and one token,
+   with an N x N state S[i=k index][j=v index]:
        out_j = sum_i r_i (u_i k_i v_j + S_ij);   S_ij <- k_i v_j + w_i S_ij */
-static void rwkv__wkv_v5(float *S, const float *r, const float *k, const float *v,
-                         const float *w, const float *u, float *out, int H, int N) {
-    int h, i, j;
-    for (h = 0; h < H; h++) {
-        const int o = h * N;
-        float *Sh = S + (size_t)h * N * N;
-        for (j = 0; j < N; j++) out[o + j] = 0.0f;
-        for (i = 0; i < N; i++) {
-            float *row = Sh + (size_t)i * N;
-            const float ki = k[o + i], ri = r[o + i], ui = u[o + i], wi = w[o + i];
-            for (j = 0; j < N; j++) {
-                float kv = ki * v[o + j];
-                out[o + j] += ri * (ui * kv + row[j]);
-                row[j] = kv + wi * row[j];
-            }
+static void rwkv__wkv_v5_head(float *S, const float *r, const float *k, const float *v,
+                              const float *w, const float *u, float *out, int o, int N) {
+    int i, j;
+    for (j = 0; j < N; j++) out[o + j] = 0.0f;
+    for (i = 0; i < N; i++) {
+        float *row = S + (size_t)i * N;
+        const float ki = k[o + i], ri = r[o + i], ui = u[o + i], wi = w[o + i];
+        for (j = 0; j < N; j++) {
+            float kv = ki * v[o + j];
+            out[o + j] += ri * (ui * kv + row[j]);
+            row[j] = kv + wi * row[j];
         }
     }
 }
@@ -3444,13 +3441,21 @@ static void rwkv__group_norm(float *x, const float *weight, const float *bias, i
 /* v5/v6: the recurrence token by token, group norm, the gate, W_o. */
 static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, float *S,
                                      rwkv_state *s, int T, int decay_per_token) {
-    int C = m->n_embd, t, i;
+    const int C = m->n_embd, H = m->n_head, N = m->head_size;
+    int t, i, h;
+    /* the heads are independent, also across tokens: split them over the
+       threads, each running its heads through the whole chunk */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && H > 1) private(t)
+#endif
+    for (h = 0; h < H; h++)
+        for (t = 0; t < T; t++)
+            rwkv__wkv_v5_head(S + (size_t)h * N * N, RWKV__ROW(s->r, t, C), RWKV__ROW(s->k, t, C),
+                              RWKV__ROW(s->v, t, C), decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay,
+                              l->att_first, RWKV__ROW(s->tmp, t, C), h * N, N);
     for (t = 0; t < T; t++) {
         float *y = RWKV__ROW(s->tmp, t, C);
-        rwkv__wkv_v5(S, RWKV__ROW(s->r, t, C), RWKV__ROW(s->k, t, C), RWKV__ROW(s->v, t, C),
-                     decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay, l->att_first, y,
-                     m->n_head, m->head_size);
-        rwkv__group_norm(y, l->att_ln_x_weight, l->att_ln_x_bias, m->n_head, m->head_size);
+        rwkv__group_norm(y, l->att_ln_x_weight, l->att_ln_x_bias, H, N);
         if (l->att_gate.data)
             for (i = 0; i < C; i++) y[i] *= RWKV__ROW(s->g, t, C)[i];
     }
@@ -3517,6 +3522,31 @@ static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *
     rwkv__time_mix_v5_output(m, l, state + C, s, T, 1);
 }
 
+/* One v7 head (channels o .. o+N-1, state S: N rows [v] of N [k]) through
+   T tokens: S = S diag(w) - (S kk) (kk a)^T + v k^T, y = S r, then its
+   group norm, the r_k bonus and the gate. */
+static void rwkv__wkv_v7_head(const rwkv__layer *l, float *S, rwkv_state *s, int o, int N, int C, int T) {
+    int t, c, j;
+    for (t = 0; t < T; t++) {
+        const size_t base = (size_t)t * (size_t)C;
+        const float *r = s->r + base, *k = s->k + base, *v = s->v + base;
+        const float *kk = s->kk + base, *w = s->w + base, *a = s->a + base, *g = s->g + base;
+        float *y = s->tmp + base, bonus = 0.0f;
+        for (c = 0; c < N; c++) {
+            float *row = S + (size_t)c * N, sa = 0.0f, out = 0.0f;
+            for (j = 0; j < N; j++) sa += row[j] * kk[o + j];
+            for (j = 0; j < N; j++) {
+                row[j] = row[j] * w[o + j] - sa * kk[o + j] * a[o + j] + v[o + c] * k[o + j];
+                out += row[j] * r[o + j];
+            }
+            y[o + c] = out;
+        }
+        rwkv__layer_norm_eps(y + o, y + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
+        for (j = 0; j < N; j++) bonus += r[o + j] * k[o + j] * l->att_r_k[o + j];
+        for (c = 0; c < N; c++) y[o + c] = (y[o + c] + bonus * v[o + c]) * g[o + c];
+    }
+}
+
 /* RWKV-7: the generalized delta rule. Per head, with S[i=v index][j=k index]:
        S <- S diag(w) - (S kk) (kk*a)^T + v k^T;   out = S r
    where kk is the normalized key, a the in-context learning rate, and w
@@ -3527,7 +3557,7 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     const size_t n = (size_t)C * (size_t)T;
     float *last_x = state, *S = state + C;
     size_t i;
-    int t, h, j, c;
+    int h, j, c;
     rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
     rwkv__keep_last(last_x, s->xx, C, T);
     for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C, T);
@@ -3568,28 +3598,12 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
         for (i = 0; i < n; i++)
             s->v[i] += (s->v_first[i] - s->v[i]) * rwkv__sigmoid(l->att_v0[i % (size_t)C] + s->tmp[i]);
     }
-    for (t = 0; t < T; t++) {
-        const size_t base = (size_t)t * (size_t)C;
-        const float *r = s->r + base, *k = s->k + base, *v = s->v + base;
-        const float *kk = s->kk + base, *w = s->w + base, *a = s->a + base, *g = s->g + base;
-        float *y = s->tmp + base;
-        for (h = 0; h < H; h++) {
-            const int o = h * N;
-            float bonus = 0.0f;
-            for (c = 0; c < N; c++) {
-                float *row = S + ((size_t)h * N + (size_t)c) * N, sa = 0.0f, out = 0.0f;
-                for (j = 0; j < N; j++) sa += row[j] * kk[o + j];
-                for (j = 0; j < N; j++) {
-                    row[j] = row[j] * w[o + j] - sa * kk[o + j] * a[o + j] + v[o + c] * k[o + j];
-                    out += row[j] * r[o + j];
-                }
-                y[o + c] = out;
-            }
-            rwkv__layer_norm_eps(y + o, y + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
-            for (j = 0; j < N; j++) bonus += r[o + j] * k[o + j] * l->att_r_k[o + j];
-            for (c = 0; c < N; c++) y[o + c] = (y[o + c] + bonus * v[o + c]) * g[o + c];
-        }
-    }
+    /* the heads are independent, also across tokens: split them over the
+       threads, each running its heads through the whole chunk */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && H > 1)
+#endif
+    for (h = 0; h < H; h++) rwkv__wkv_v7_head(l, S + (size_t)h * N * N, s, h * N, N, C, T);
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 

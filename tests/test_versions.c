@@ -1454,6 +1454,12 @@ static void test_synthetic_shapes(void) {
                 }
                 CHECKF(finite, "non-finite logits");
                 CHECKF(worst <= 1e-4, "sequence vs token by token: %.3g", worst);
+                /* two threads (rows and, in v5-v7, heads split) give the
+                   same bits as one */
+                rwkv_state_reset(b);
+                CHECK(rwkv_state_set_threads(b, 2) == RWKV_OK);
+                CHECK(rwkv_eval_sequence(b, tokens, T, one, NULL) == RWKV_OK);
+                CHECKF(!memcmp(seq, one, sizeof(float) * (size_t)shape.n_vocab), "2 threads differ from 1");
             }
             rwkv_state_free(a);
             rwkv_state_free(b);
