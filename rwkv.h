@@ -3055,7 +3055,8 @@ static void rwkv__matmul_row_quad(const rwkv__matrix *w, const int *o, const flo
    One token: a fused dot product per row, reading the weights in their own
    type (decoding is bound by memory bandwidth). Several tokens: rows are
    decoded to floats once, four at a time, into this thread's part of
-   `rows` (4 * n_in floats a thread), then multiplied with the whole chunk.
+   `rows` (4 * n_in floats a thread; F32 rows are used in place), then
+   multiplied with the whole chunk.
    With OpenMP the rows are split across n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, rwkv__q8_block *xq) {
@@ -3086,13 +3087,16 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
         float *buffer = rows;
 #endif
         int r, o4[4];
+        const float *quad = buffer;
         /* the last quad repeats the last row when n_out is not a multiple of 4 */
-        for (r = 0; r < 4; r++) {
-            o4[r] = 4 * q + r < w->n_out ? 4 * q + r : w->n_out - 1;
-            rwkv__dequantize(w->type, w->data + (size_t)o4[r] * w->row_bytes, w->n_in,
-                             buffer + (size_t)r * (size_t)w->n_in);
-        }
-        rwkv__matmul_row_quad(w, o4, buffer, x, y, T);
+        for (r = 0; r < 4; r++) o4[r] = 4 * q + r < w->n_out ? 4 * q + r : w->n_out - 1;
+        if (w->type == RWKV_TYPE_F32 && o4[3] == o4[0] + 3) /* four whole rows in place */
+            quad = (const float *)(const void *)(w->data + (size_t)o4[0] * w->row_bytes);
+        else
+            for (r = 0; r < 4; r++)
+                rwkv__dequantize(w->type, w->data + (size_t)o4[r] * w->row_bytes, w->n_in,
+                                 buffer + (size_t)r * (size_t)w->n_in);
+        rwkv__matmul_row_quad(w, o4, quad, x, y, T);
     }
     (void)n_threads, (void)rows_per_thread;
 }

@@ -735,37 +735,23 @@ static int64_t tensor_dim(const rwkv_model *model, const char *name, int dim) {
    on, and llama.cpp's own keys for rwkv6 and rwkv7 (LoRA ranks read off the
    tensors), so that llama.cpp can load those files too. */
 static int add_version_keys(gguf_writer *w, const rwkv_model *model, const rwkv_model_info *info) {
-    char key[64], name[64];
-    int version = info->version, layer;
-    int64_t value_rank = 0;
-#define ARCH_KEY(suffix) (sprintf(key, "rwkv%d.%s", version, suffix), key)
-    if (version >= 5 && gguf_writer_add_u32(w, ARCH_KEY("wkv.head_size"), (uint32_t)info->head_size))
-        return -1;
-    if (version >= 6 && gguf_writer_add_u32(w, ARCH_KEY("attention.head_count"), 0)) return -1;
-    if (version == 6)
-        return gguf_writer_add_u32(w, ARCH_KEY("rescale_every_n_layers"),
-                                   (uint32_t)info->rescale_every_n_layers) ||
-               gguf_writer_add_u32(w, ARCH_KEY("time_mix_extra_dim"),
-                                   (uint32_t)(tensor_dim(model, "blk.0.time_mix_w1.weight", 1) / 5)) ||
-               gguf_writer_add_u32(w, ARCH_KEY("time_decay_extra_dim"),
-                                   (uint32_t)tensor_dim(model, "blk.0.time_mix_decay_w1.weight", 1));
-    if (version == 7) {
-        /* layer 0's value-residual LoRA is a dummy (a copy of a1/a2) */
-        for (layer = 1; layer < info->n_layer && !value_rank; layer++) {
-            sprintf(name, "blk.%d.time_mix_v1.weight", layer);
-            value_rank = tensor_dim(model, name, 1);
-        }
-        return gguf_writer_add_u32(w, ARCH_KEY("attention.decay_lora_rank"),
-                                   (uint32_t)tensor_dim(model, "blk.0.time_mix_w1.weight", 1)) ||
-               gguf_writer_add_u32(w, ARCH_KEY("attention.iclr_lora_rank"),
-                                   (uint32_t)tensor_dim(model, "blk.0.time_mix_a1.weight", 1)) ||
-               gguf_writer_add_u32(w, ARCH_KEY("attention.value_residual_mix_lora_rank"),
-                                   (uint32_t)value_rank) ||
-               gguf_writer_add_u32(w, ARCH_KEY("attention.gate_lora_rank"),
-                                   (uint32_t)tensor_dim(model, "blk.0.time_mix_g1.weight", 1));
+    char name[64];
+    int lora[4] = {0, 0, 0, 0}, layer;
+    if (info->version == 6) {
+        lora[0] = (int)(tensor_dim(model, "blk.0.time_mix_w1.weight", 1) / 5);
+        lora[1] = (int)tensor_dim(model, "blk.0.time_mix_decay_w1.weight", 1);
     }
-#undef ARCH_KEY
-    return 0;
+    if (info->version == 7) {
+        lora[0] = (int)tensor_dim(model, "blk.0.time_mix_w1.weight", 1);
+        lora[1] = (int)tensor_dim(model, "blk.0.time_mix_a1.weight", 1);
+        /* layer 0's value-residual LoRA is a dummy (a copy of a1/a2) */
+        for (layer = 1; layer < info->n_layer && !lora[2]; layer++) {
+            sprintf(name, "blk.%d.time_mix_v1.weight", layer);
+            lora[2] = (int)tensor_dim(model, name, 1);
+        }
+        lora[3] = (int)tensor_dim(model, "blk.0.time_mix_g1.weight", 1);
+    }
+    return rwkv_gguf_add_version_keys(w, info->version, info->head_size, info->rescale_every_n_layers, lora);
 }
 
 /* A token's bytes as llama.cpp stores World tokens: Python-repr-style text

@@ -7,14 +7,14 @@
  * tools/gguf_writer.h, both found with -I. from the project root. For
  * benchmarks and tests that want a model of a real size without a file:
  *
- *     synthetic_shape shape = synthetic_shape_4_169m(RWKV_TYPE_F16);
+ *     synthetic_shape shape;
  *     size_t size;
+ *     synthetic_shape_by_name("4-169m", RWKV_TYPE_F16, &shape);
  *     unsigned char *gguf = synthetic_build(&shape, &size);
  *     rwkv_model_load_memory(&model, gguf, size, &error);
  *     ... rwkv_model_free(model); free(gguf);
  *
- * synthetic_shape_by_name("7-0.1b", type, &shape) picks one of the named
- * real shapes (synthetic_shape_names lists them).
+ * synthetic_shape_names lists the named real shapes.
  *
  * The result is a GGUF of the layout `rwkv convert` writes (README.md:
  * rwkv4, rwkv5, and llama.cpp's rwkv6/rwkv7), with a "bytes" tokenizer if
@@ -48,19 +48,6 @@ typedef struct synthetic_shape {
     int head_size; /* v5-v7 */
     int lora[4];   /* v6: mix, decay ranks; v7: decay, iclr (a), value, gate */
 } synthetic_shape;
-
-/* The shapes of the released RWKV-4 Pile models. */
-static inline synthetic_shape synthetic_shape_4_169m(int type) {
-    synthetic_shape s = {12, 768, 3072, 50277, 0, 1, 4, 0, {0, 0, 0, 0}};
-    s.type = type;
-    return s;
-}
-
-static inline synthetic_shape synthetic_shape_4_430m(int type) {
-    synthetic_shape s = {24, 1024, 4096, 50277, 0, 1, 4, 0, {0, 0, 0, 0}};
-    s.type = type;
-    return s;
-}
 
 /* The named shapes: RWKV-4 Pile 169M and 430M, and for v5, v6 and v7 the
    0.1B (12 layers, 768 wide) and 1.5B (24 layers, 2048 wide) shapes of the
@@ -129,6 +116,33 @@ static inline int rwkv_gguf_add_common_keys(gguf_writer *w, int version, const c
            gguf_writer_add_u32(w, SYNTHETIC__KEY("feed_forward_length"), (uint32_t)n_ffn) ||
            gguf_writer_add_f32(w, SYNTHETIC__KEY("attention.layer_norm_epsilon"), 1e-5f);
 #undef SYNTHETIC__KEY
+}
+
+/* The keys of a version's layout beyond the common ones, as llama.cpp's
+   converter writes them for rwkv6/rwkv7 (and rwkv5 in the same style):
+   wkv.head_size (v5+), attention.head_count 0 (v6+), v6's rescale and
+   LoRA ranks (lora[0] token shift, lora[1] decay), v7's four LoRA ranks
+   (decay, in-context learning rate, value residual, gate). `rwkv convert`
+   writes the same. */
+static inline int rwkv_gguf_add_version_keys(gguf_writer *w, int version, int head_size, int rescale_every,
+                                             const int lora[4]) {
+    char key[64];
+#define SYNTHETIC__KEY(suffix) (sprintf(key, "rwkv%d.%s", version, suffix), key)
+    if (version >= 5 && gguf_writer_add_u32(w, SYNTHETIC__KEY("wkv.head_size"), (uint32_t)head_size))
+        return -1;
+    if (version >= 6 && gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.head_count"), 0)) return -1;
+    if (version == 6)
+        return gguf_writer_add_u32(w, SYNTHETIC__KEY("rescale_every_n_layers"), (uint32_t)rescale_every) ||
+               gguf_writer_add_u32(w, SYNTHETIC__KEY("time_mix_extra_dim"), (uint32_t)lora[0]) ||
+               gguf_writer_add_u32(w, SYNTHETIC__KEY("time_decay_extra_dim"), (uint32_t)lora[1]);
+    if (version == 7)
+        return gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.decay_lora_rank"), (uint32_t)lora[0]) ||
+               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.iclr_lora_rank"), (uint32_t)lora[1]) ||
+               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.value_residual_mix_lora_rank"),
+                                   (uint32_t)lora[2]) ||
+               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.gate_lora_rank"), (uint32_t)lora[3]);
+#undef SYNTHETIC__KEY
+    return 0;
 }
 
 /* splitmix64: tiny, fast, and the same on every platform. */
@@ -390,27 +404,6 @@ static inline int synthetic__layer_v7(synthetic__build *b, int layer) {
 }
 #undef SYNTHETIC__TRY
 
-/* The keys of the version's layout beyond the common ones. */
-static inline int synthetic__version_keys(gguf_writer *w, const synthetic_shape *s) {
-    char key[64];
-#define SYNTHETIC__KEY(suffix) (sprintf(key, "rwkv%d.%s", s->version, suffix), key)
-    if (s->version >= 5 && gguf_writer_add_u32(w, SYNTHETIC__KEY("wkv.head_size"), (uint32_t)s->head_size))
-        return -1;
-    if (s->version >= 6 && gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.head_count"), 0)) return -1;
-    if (s->version == 6)
-        return gguf_writer_add_u32(w, SYNTHETIC__KEY("rescale_every_n_layers"), 0) ||
-               gguf_writer_add_u32(w, SYNTHETIC__KEY("time_mix_extra_dim"), (uint32_t)s->lora[0]) ||
-               gguf_writer_add_u32(w, SYNTHETIC__KEY("time_decay_extra_dim"), (uint32_t)s->lora[1]);
-    if (s->version == 7)
-        return gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.decay_lora_rank"), (uint32_t)s->lora[0]) ||
-               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.iclr_lora_rank"), (uint32_t)s->lora[1]) ||
-               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.value_residual_mix_lora_rank"),
-                                   (uint32_t)s->lora[2]) ||
-               gguf_writer_add_u32(w, SYNTHETIC__KEY("attention.gate_lora_rank"), (uint32_t)s->lora[3]);
-#undef SYNTHETIC__KEY
-    return 0;
-}
-
 /* Writes the model into a new GGUF buffer and returns it (NULL for a bad
    shape or out of memory); free() it after rwkv_model_free(). The buffer
    starts on a 32-byte boundary, so rwkv_model_load_memory() uses its
@@ -443,7 +436,7 @@ static inline unsigned char *synthetic_build(const synthetic_shape *shape_in, si
     failed = !b.owned || !b.writer ||
              rwkv_gguf_add_common_keys(b.writer, shape.version, "synthetic", shape.type, shape.n_layer,
                                        shape.n_embd, shape.n_ffn) ||
-             synthetic__version_keys(b.writer, &shape) ||
+             rwkv_gguf_add_version_keys(b.writer, shape.version, shape.head_size, 0, shape.lora) ||
              (shape.n_vocab == 256 && gguf_writer_add_str(b.writer, "tokenizer.ggml.model", "bytes"));
     /* the tensors in the order of a real model: embedding, blocks, head */
     if (!failed) {
