@@ -40,7 +40,7 @@
  *                        comes back as an error code.
  *   RWKV_NO_SIMD         use the plain C kernels even where AVX2 (x86-64) or
  *                        NEON (AArch64) is enabled.
- *   RWKV_CHUNK           tokens per chunk in sequence mode (default 32); a
+ *   RWKV_CHUNK           tokens per chunk in sequence mode (default 64); a
  *                        state's scratch grows with it (1 for firmware).
  *   RWKV_MAX_LAYERS, RWKV_MAX_EMBD, RWKV_MAX_VOCAB
  *                        limits against hostile files (4096, 65536, 1<<24).
@@ -289,8 +289,8 @@ RWKVDEF rwkv_result rwkv_eval(rwkv_state *state, int32_t token, float *logits,
 
 /* Feed n tokens in order; logits (if not NULL) receives those after the
    last one. Equal to n calls of rwkv_eval() within float rounding, and
-   faster: the tokens go through the model in chunks of RWKV_CHUNK (32), so
-   each weight is read once per chunk. n == 0 is allowed and leaves logits
+   faster: the tokens go through the model in chunks of RWKV_CHUNK (64), so
+   each weight is read once per chunk (chunks under 4 tokens go one by one). n == 0 is allowed and leaves logits
    untouched. A bad token is found before the state is changed. */
 RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens,
                                        size_t n, float *logits, rwkv_error *error);
@@ -444,7 +444,7 @@ RWKVDEF int32_t rwkv_sampler_sample(rwkv_sampler *sampler, float *logits);
 #endif
 
 #ifndef RWKV_CHUNK
-#define RWKV_CHUNK 32 /* tokens evaluated together in sequence mode */
+#define RWKV_CHUNK 64 /* tokens evaluated together in sequence mode */
 #endif
 #ifndef RWKV_MAX_LAYERS
 #define RWKV_MAX_LAYERS 4096
@@ -2693,37 +2693,6 @@ static float rwkv__dot_q8_input_neon(int type, const unsigned char *row, const r
     }
     return sum;
 }
-
-/* Two weight rows (as floats) times four tokens: out[r * 4 + t] = w_r . x_t. */
-static void rwkv__dot_2x4_neon(const float *w0, const float *w1, const float *x, size_t stride,
-                               int n, float *out) {
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
-    float32x4_t a00 = vdupq_n_f32(0.0f), a01 = a00, a02 = a00, a03 = a00;
-    float32x4_t a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-    int i = 0, t;
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t v0 = vld1q_f32(w0 + i), v1 = vld1q_f32(w1 + i), xv;
-        xv = vld1q_f32(x0 + i), a00 = vfmaq_f32(a00, v0, xv), a10 = vfmaq_f32(a10, v1, xv);
-        xv = vld1q_f32(x1 + i), a01 = vfmaq_f32(a01, v0, xv), a11 = vfmaq_f32(a11, v1, xv);
-        xv = vld1q_f32(x2 + i), a02 = vfmaq_f32(a02, v0, xv), a12 = vfmaq_f32(a12, v1, xv);
-        xv = vld1q_f32(x3 + i), a03 = vfmaq_f32(a03, v0, xv), a13 = vfmaq_f32(a13, v1, xv);
-    }
-    out[0] = rwkv__hsum_neon(a00), out[1] = rwkv__hsum_neon(a01);
-    out[2] = rwkv__hsum_neon(a02), out[3] = rwkv__hsum_neon(a03);
-    out[4] = rwkv__hsum_neon(a10), out[5] = rwkv__hsum_neon(a11);
-    out[6] = rwkv__hsum_neon(a12), out[7] = rwkv__hsum_neon(a13);
-    for (; i < n; i++)
-        for (t = 0; t < 4; t++) {
-            out[t] += w0[i] * x[(size_t)t * stride + (size_t)i];
-            out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
-        }
-}
-
-static void rwkv__dot_4x4_neon(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
-                               float *out) {
-    rwkv__dot_2x4_neon(w, w + w_stride, x, x_stride, n, out);
-    rwkv__dot_2x4_neon(w + 2 * w_stride, w + 3 * w_stride, x, x_stride, n, out + 8);
-}
 #endif
 
 #if defined(RWKV__AVX2)
@@ -2926,165 +2895,232 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
 #define RWKV__MIN_PARALLEL (1 << 18)
 
 
-/* Four weight rows (as floats, w_stride apart) times four tokens (x_stride
-   apart): out[r * 4 + t] = w_r . x_t. Each loaded weight feeds four
-   multiply-adds, and so does each loaded input: prefill is compute-bound. */
-RWKV__KERNEL void rwkv__dot_4x4_plain(const float *w, size_t w_stride, const float *x, size_t x_stride,
-                                      int n, float *out) {
-    int r, t, i;
-    for (r = 0; r < 4; r++)
-        for (t = 0; t < 4; t++) {
-            const float *wr = w + (size_t)r * w_stride, *xt = x + (size_t)t * x_stride;
-            float sum = 0.0f;
-            for (i = 0; i < n; i++) sum += wr[i] * xt[i];
-            out[r * 4 + t] = sum;
+/* ---- Prefill: a chunk of tokens times a matrix ------------------------- */
+
+/* Several tokens at once make the product compute-bound, so it is arranged
+   for the multiply-add units: the chunk's inputs are packed once into
+   panels of up to 32 tokens, transposed so that the 32 tokens' values of
+   one input element lie side by side (xp[k * width + t]); weight rows go
+   twelve at a time, as floats. Each weight is broadcast and multiplied with
+   a whole vector of tokens, so the sums stay in registers for the whole row
+   and need no horizontal reduction at the end. */
+#define RWKV__PANEL_ROWS 12
+#define RWKV__PANEL_TOKENS 32
+/* Chunks shorter than this go token by token (a panel of 16 costs more). */
+#define RWKV__PANEL_MIN_TOKENS 4
+
+/* Twelve weight rows (floats, w_stride apart) times a panel of `width`
+   (16 or 32) tokens: out[r * 32 + t] = w_r . x_t for t < width. */
+RWKV__KERNEL void rwkv__gemm_panel_plain(const float *w, size_t w_stride, const float *xp, int n, int width,
+                                         float *out) {
+    int r, k, t, h;
+    for (r = 0; r < RWKV__PANEL_ROWS; r++)
+        for (h = 0; h < width; h += 16) {
+            const float *wr = w + (size_t)r * w_stride;
+            float sum[16] = {0};
+            for (k = 0; k < n; k++) {
+                const float *xk = xp + (size_t)k * (size_t)width + h;
+                for (t = 0; t < 16; t++) sum[t] += wr[k] * xk[t];
+            }
+            for (t = 0; t < 16; t++) out[r * RWKV__PANEL_TOKENS + h + t] = sum[t];
         }
 }
 
 #ifdef RWKV__AVX2
-static void rwkv__dot_2x4_avx2(const float *w0, const float *w1, const float *x, size_t stride,
-                               int n, float *out) {
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
-    __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a02 = _mm256_setzero_ps(),
-           a03 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps(),
-           a12 = _mm256_setzero_ps(), a13 = _mm256_setzero_ps();
-    int i = 0, t;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i), xv;
-        xv = _mm256_loadu_ps(x0 + i), a00 = _mm256_fmadd_ps(v0, xv, a00), a10 = _mm256_fmadd_ps(v1, xv, a10);
-        xv = _mm256_loadu_ps(x1 + i), a01 = _mm256_fmadd_ps(v0, xv, a01), a11 = _mm256_fmadd_ps(v1, xv, a11);
-        xv = _mm256_loadu_ps(x2 + i), a02 = _mm256_fmadd_ps(v0, xv, a02), a12 = _mm256_fmadd_ps(v1, xv, a12);
-        xv = _mm256_loadu_ps(x3 + i), a03 = _mm256_fmadd_ps(v0, xv, a03), a13 = _mm256_fmadd_ps(v1, xv, a13);
+/* Six rows by 16 tokens (xp's rows `stride` floats apart): 12 ymm sums, two
+   token vectors and a broadcast weight fill the 16 registers. */
+RWKV__KERNEL void rwkv__gemm_6x16_avx2(const float *w, size_t w_stride, const float *xp, size_t stride, int n,
+                                 float *out) {
+    const float *w0 = w, *w1 = w + w_stride, *w2 = w + 2 * w_stride, *w3 = w + 3 * w_stride;
+    const float *w4 = w + 4 * w_stride, *w5 = w + 5 * w_stride;
+    __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0,
+           a4 = a0, b4 = a0, a5 = a0, b5 = a0;
+    int k;
+    for (k = 0; k < n; k++) {
+        __m256 x0 = _mm256_loadu_ps(xp + (size_t)k * stride), x1 = _mm256_loadu_ps(xp + (size_t)k * stride + 8), s;
+#define RWKV__FMA_ROW(r) s = _mm256_broadcast_ss(w##r + k), a##r = _mm256_fmadd_ps(s, x0, a##r), b##r = _mm256_fmadd_ps(s, x1, b##r)
+        RWKV__FMA_ROW(0); RWKV__FMA_ROW(1); RWKV__FMA_ROW(2); RWKV__FMA_ROW(3); RWKV__FMA_ROW(4); RWKV__FMA_ROW(5);
+#undef RWKV__FMA_ROW
     }
-    out[0] = rwkv__hsum_avx2(a00), out[1] = rwkv__hsum_avx2(a01);
-    out[2] = rwkv__hsum_avx2(a02), out[3] = rwkv__hsum_avx2(a03);
-    out[4] = rwkv__hsum_avx2(a10), out[5] = rwkv__hsum_avx2(a11);
-    out[6] = rwkv__hsum_avx2(a12), out[7] = rwkv__hsum_avx2(a13);
-    for (; i < n; i++)
-        for (t = 0; t < 4; t++) {
-            out[t] += w0[i] * x[(size_t)t * stride + (size_t)i];
-            out[4 + t] += w1[i] * x[(size_t)t * stride + (size_t)i];
-        }
+#define RWKV__STORE_ROW(r) _mm256_storeu_ps(out + r * RWKV__PANEL_TOKENS, a##r), _mm256_storeu_ps(out + r * RWKV__PANEL_TOKENS + 8, b##r)
+    RWKV__STORE_ROW(0); RWKV__STORE_ROW(1); RWKV__STORE_ROW(2); RWKV__STORE_ROW(3); RWKV__STORE_ROW(4); RWKV__STORE_ROW(5);
+#undef RWKV__STORE_ROW
 }
-#endif
 
-#ifdef RWKV__AVX2
-/* 16 ymm registers hold one 2x4 block at a time: the rows in two pairs. */
-static void rwkv__dot_4x4_avx2(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
-                               float *out) {
-    rwkv__dot_2x4_avx2(w, w + w_stride, x, x_stride, n, out);
-    rwkv__dot_2x4_avx2(w + 2 * w_stride, w + 3 * w_stride, x, x_stride, n, out + 8);
+RWKV__KERNEL void rwkv__gemm_panel_avx2(const float *w, size_t w_stride, const float *xp, int n, int width,
+                                  float *out) {
+    int r, h;
+    for (r = 0; r < RWKV__PANEL_ROWS; r += 6)
+        for (h = 0; h < width; h += 16)
+            rwkv__gemm_6x16_avx2(w + (size_t)r * w_stride, w_stride, xp + h, (size_t)width, n,
+                                 out + r * RWKV__PANEL_TOKENS + h);
 }
 #endif
 
 #ifdef RWKV__AVX512
-/* 32 zmm registers hold all 16 sums, 16 floats wide (named one by one:
-   GCC keeps an array of them in memory). */
-static void rwkv__dot_4x4_avx512(const float *w, size_t w_stride, const float *x, size_t x_stride, int n,
-                                 float *out) {
+/* All twelve rows in one pass: 24 zmm sums for 32 tokens (12 for 16), named
+   one by one (GCC keeps an array of them in memory). */
+static void rwkv__gemm_panel_avx512(const float *w, size_t w_stride, const float *xp, int n, int width,
+                                    float *out) {
     const float *w0 = w, *w1 = w + w_stride, *w2 = w + 2 * w_stride, *w3 = w + 3 * w_stride;
-    const float *x0 = x, *x1 = x + x_stride, *x2 = x + 2 * x_stride, *x3 = x + 3 * x_stride;
-    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
-           a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-    float tail[16];
-    int i = 0, j;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v0 = _mm512_loadu_ps(w0 + i), v1 = _mm512_loadu_ps(w1 + i);
-        __m512 v2 = _mm512_loadu_ps(w2 + i), v3 = _mm512_loadu_ps(w3 + i), xv;
-#define RWKV__COLUMN(t)                                                                        \
-    xv = _mm512_loadu_ps(x##t + i), a0##t = _mm512_fmadd_ps(v0, xv, a0##t),                      \
-    a1##t = _mm512_fmadd_ps(v1, xv, a1##t), a2##t = _mm512_fmadd_ps(v2, xv, a2##t),              \
-    a3##t = _mm512_fmadd_ps(v3, xv, a3##t)
-        RWKV__COLUMN(0);
-        RWKV__COLUMN(1);
-        RWKV__COLUMN(2);
-        RWKV__COLUMN(3);
-#undef RWKV__COLUMN
+    const float *w4 = w + 4 * w_stride, *w5 = w + 5 * w_stride, *w6 = w + 6 * w_stride;
+    const float *w7 = w + 7 * w_stride, *w8 = w + 8 * w_stride, *w9 = w + 9 * w_stride;
+    const float *w10 = w + 10 * w_stride, *w11 = w + 11 * w_stride;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+           a9 = a0, a10 = a0, a11 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0,
+           b7 = a0, b8 = a0, b9 = a0, b10 = a0, b11 = a0, x0, x1, s;
+    int k;
+#define RWKV__EACH_ROW(ROW) ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5); ROW(6); ROW(7); ROW(8); ROW(9); ROW(10); ROW(11)
+    if (width == 32) {
+        for (k = 0; k < n; k++) {
+            x0 = _mm512_loadu_ps(xp + (size_t)k * 32), x1 = _mm512_loadu_ps(xp + (size_t)k * 32 + 16);
+#define RWKV__FMA_ROW(r) s = _mm512_set1_ps(w##r[k]), a##r = _mm512_fmadd_ps(s, x0, a##r), b##r = _mm512_fmadd_ps(s, x1, b##r)
+            RWKV__EACH_ROW(RWKV__FMA_ROW);
+#undef RWKV__FMA_ROW
+        }
+#define RWKV__STORE_ROW(r) _mm512_storeu_ps(out + r * RWKV__PANEL_TOKENS, a##r), _mm512_storeu_ps(out + r * RWKV__PANEL_TOKENS + 16, b##r)
+        RWKV__EACH_ROW(RWKV__STORE_ROW);
+#undef RWKV__STORE_ROW
+    } else {
+        for (k = 0; k < n; k++) {
+            x0 = _mm512_loadu_ps(xp + (size_t)k * 16);
+#define RWKV__FMA_ROW(r) a##r = _mm512_fmadd_ps(_mm512_set1_ps(w##r[k]), x0, a##r)
+            RWKV__EACH_ROW(RWKV__FMA_ROW);
+#undef RWKV__FMA_ROW
+        }
+#define RWKV__STORE_ROW(r) _mm512_storeu_ps(out + r * RWKV__PANEL_TOKENS, a##r)
+        RWKV__EACH_ROW(RWKV__STORE_ROW);
+#undef RWKV__STORE_ROW
     }
-    rwkv__dot_4x4_avx2(w + i, w_stride, x + i, x_stride, n - i, tail);
-    out[0] = _mm512_reduce_add_ps(a00), out[1] = _mm512_reduce_add_ps(a01);
-    out[2] = _mm512_reduce_add_ps(a02), out[3] = _mm512_reduce_add_ps(a03);
-    out[4] = _mm512_reduce_add_ps(a10), out[5] = _mm512_reduce_add_ps(a11);
-    out[6] = _mm512_reduce_add_ps(a12), out[7] = _mm512_reduce_add_ps(a13);
-    out[8] = _mm512_reduce_add_ps(a20), out[9] = _mm512_reduce_add_ps(a21);
-    out[10] = _mm512_reduce_add_ps(a22), out[11] = _mm512_reduce_add_ps(a23);
-    out[12] = _mm512_reduce_add_ps(a30), out[13] = _mm512_reduce_add_ps(a31);
-    out[14] = _mm512_reduce_add_ps(a32), out[15] = _mm512_reduce_add_ps(a33);
-    for (j = 0; j < 16; j++) out[j] += tail[j];
+#undef RWKV__EACH_ROW
 }
-#define rwkv__dot_4x4 rwkv__dot_4x4_avx512
-#elif defined(RWKV__AVX2)
-#define rwkv__dot_4x4 rwkv__dot_4x4_avx2
-#elif defined(RWKV__NEON)
-#define rwkv__dot_4x4 rwkv__dot_4x4_neon
-#else
-#define rwkv__dot_4x4 rwkv__dot_4x4_plain
 #endif
 
-/* Four rows o[0..3] (as floats, n_in apart from `rows`) for T tokens: four
-   tokens at a time. */
-static void rwkv__matmul_row_quad(const rwkv__matrix *w, const int *o, const float *rows, const float *x,
-                                  float *y, int T) {
-    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
-    float out[16];
-    int t = 0, r, j;
-    for (; t + 4 <= T; t += 4) {
-        rwkv__dot_4x4(rows, n_in, x + (size_t)t * n_in, n_in, w->n_in, out);
-        for (r = 0; r < 4; r++)
-            for (j = 0; j < 4; j++) y[(size_t)(t + j) * n_out + (size_t)o[r]] = out[r * 4 + j];
+#ifdef RWKV__NEON
+/* Six rows by 16 tokens: 24 q-register sums, four token vectors. */
+RWKV__KERNEL void rwkv__gemm_6x16_neon(const float *w, size_t w_stride, const float *xp, size_t stride, int n,
+                                 float *out) {
+    const float *w0 = w, *w1 = w + w_stride, *w2 = w + 2 * w_stride, *w3 = w + 3 * w_stride;
+    const float *w4 = w + 4 * w_stride, *w5 = w + 5 * w_stride;
+    float32x4_t a0 = vdupq_n_f32(0.0f), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0,
+                a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0, a4 = a0, b4 = a0,
+                c4 = a0, d4 = a0, a5 = a0, b5 = a0, c5 = a0, d5 = a0;
+    int k;
+    for (k = 0; k < n; k++) {
+        const float *xk = xp + (size_t)k * stride;
+        float32x4_t x0 = vld1q_f32(xk), x1 = vld1q_f32(xk + 4), x2 = vld1q_f32(xk + 8), x3 = vld1q_f32(xk + 12);
+#define RWKV__FMA_ROW(r)                                                                                     \
+    a##r = vfmaq_n_f32(a##r, x0, w##r[k]), b##r = vfmaq_n_f32(b##r, x1, w##r[k]),                        \
+    c##r = vfmaq_n_f32(c##r, x2, w##r[k]), d##r = vfmaq_n_f32(d##r, x3, w##r[k])
+        RWKV__FMA_ROW(0); RWKV__FMA_ROW(1); RWKV__FMA_ROW(2); RWKV__FMA_ROW(3); RWKV__FMA_ROW(4); RWKV__FMA_ROW(5);
+#undef RWKV__FMA_ROW
     }
-    for (; t < T; t++)
-        for (r = 0; r < 4; r++)
-            y[(size_t)t * n_out + (size_t)o[r]] = rwkv__dot(RWKV_TYPE_F32, (const unsigned char *)(rows + (size_t)r * n_in),
-                                                            x + (size_t)t * n_in, w->n_in);
+#define RWKV__STORE_ROW(r)                                                                                   \
+    vst1q_f32(out + r * RWKV__PANEL_TOKENS, a##r), vst1q_f32(out + r * RWKV__PANEL_TOKENS + 4, b##r),      \
+    vst1q_f32(out + r * RWKV__PANEL_TOKENS + 8, c##r), vst1q_f32(out + r * RWKV__PANEL_TOKENS + 12, d##r)
+    RWKV__STORE_ROW(0); RWKV__STORE_ROW(1); RWKV__STORE_ROW(2); RWKV__STORE_ROW(3); RWKV__STORE_ROW(4); RWKV__STORE_ROW(5);
+#undef RWKV__STORE_ROW
+}
+
+RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const float *xp, int n, int width,
+                                  float *out) {
+    int r, h;
+    for (r = 0; r < RWKV__PANEL_ROWS; r += 6)
+        for (h = 0; h < width; h += 16)
+            rwkv__gemm_6x16_neon(w + (size_t)r * w_stride, w_stride, xp + h, (size_t)width, n,
+                                 out + r * RWKV__PANEL_TOKENS + h);
+}
+#endif
+
+#if defined(RWKV__AVX512)
+#define rwkv__gemm_panel rwkv__gemm_panel_avx512
+#elif defined(RWKV__AVX2)
+#define rwkv__gemm_panel rwkv__gemm_panel_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__gemm_panel rwkv__gemm_panel_neon
+#else
+#define rwkv__gemm_panel rwkv__gemm_panel_plain
+#endif
+
+/* Width of the panel that starts at token t of T: 32, or 16 for a short
+   last one. */
+static int rwkv__panel_width(int t, int T) { return T - t > 16 ? RWKV__PANEL_TOKENS : 16; }
+
+/* Packs T tokens of n floats (x, one token after another) into panels of
+   RWKV__PANEL_TOKENS * n floats; a short last panel is padded with zeros. */
+static void rwkv__pack_panels(const float *x, int n, int T, float *xp) {
+    int t0, k, t;
+    for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
+        int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
+        float *panel = xp + (size_t)t0 * (size_t)n;
+        for (k = 0; k < n; k++) {
+            float *column = panel + (size_t)k * (size_t)width;
+            for (t = 0; t < valid; t++) column[t] = x[(size_t)(t0 + t) * (size_t)n + (size_t)k];
+            for (; t < width; t++) column[t] = 0.0f;
+        }
+    }
 }
 
 /* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
    One token: a fused dot product per row, reading the weights in their own
-   type (decoding is bound by memory bandwidth). Several tokens: rows are
-   decoded to floats once, four at a time, into this thread's part of
-   `rows` (4 * n_in floats a thread; F32 rows are used in place), then
-   multiplied with the whole chunk.
-   With OpenMP the rows are split across n_threads threads. */
+   type (decoding is bound by memory bandwidth). A chunk: x is packed into
+   panels (`panels`), then the rows are decoded to floats once, twelve at a
+   time, into this thread's part of `rows` (RWKV__PANEL_ROWS * n_in floats a
+   thread; whole groups of F32 rows are used in place) and multiplied with
+   every panel. With OpenMP the rows are split across n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
-                         float *rows, size_t rows_per_thread, rwkv__q8_block *xq) {
-    const int n_quads = (w->n_out + 3) / 4;
-    int o, q;
-    if (T == 1 && xq && rwkv__is_quantized(w->type)) {
-        rwkv__quantize_input(x, w->n_in, xq);
+                         float *rows, size_t rows_per_thread, float *panels, rwkv__q8_block *xq) {
+    const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS;
+    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    int o, g, t;
+    if (T < RWKV__PANEL_MIN_TOKENS || !panels) {
+        for (t = 0; t < T; t++) {
+            const float *xt = x + (size_t)t * n_in;
+            float *yt = y + (size_t)t * n_out;
+            if (xq && rwkv__is_quantized(w->type)) {
+                rwkv__quantize_input(xt, w->n_in, xq);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif
-        for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot_q8_input(w->type, w->data + (size_t)o * w->row_bytes, xq, w->n_in);
-        return;
-    }
-    if (T == 1) {
+                for (o = 0; o < w->n_out; o++)
+                    yt[o] = rwkv__dot_q8_input(w->type, w->data + (size_t)o * w->row_bytes, xq, w->n_in);
+            } else {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif
-        for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, x, w->n_in);
+                for (o = 0; o < w->n_out; o++) yt[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, xt, w->n_in);
+            }
+        }
         return;
     }
+    rwkv__pack_panels(x, w->n_in, T, panels);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
-    for (q = 0; q < n_quads; q++) {
+    for (g = 0; g < n_groups; g++) {
 #ifdef _OPENMP
         float *buffer = rows + (size_t)omp_get_thread_num() * rows_per_thread;
 #else
         float *buffer = rows;
 #endif
-        int r, o4[4];
-        const float *quad = buffer;
-        /* the last quad repeats the last row when n_out is not a multiple of 4 */
-        for (r = 0; r < 4; r++) o4[r] = 4 * q + r < w->n_out ? 4 * q + r : w->n_out - 1;
-        if (w->type == RWKV_TYPE_F32 && o4[3] == o4[0] + 3) /* four whole rows in place */
-            quad = (const float *)(const void *)(w->data + (size_t)o4[0] * w->row_bytes);
-        else
-            for (r = 0; r < 4; r++)
-                rwkv__dequantize(w->type, w->data + (size_t)o4[r] * w->row_bytes, w->n_in,
-                                 buffer + (size_t)r * (size_t)w->n_in);
-        rwkv__matmul_row_quad(w, o4, quad, x, y, T);
+        const int first = g * RWKV__PANEL_ROWS;
+        const int n_rows = w->n_out - first < RWKV__PANEL_ROWS ? w->n_out - first : RWKV__PANEL_ROWS;
+        const float *group = buffer;
+        float out[RWKV__PANEL_ROWS * RWKV__PANEL_TOKENS];
+        int r, t0, j;
+        if (w->type == RWKV_TYPE_F32 && n_rows == RWKV__PANEL_ROWS) /* twelve whole rows in place */
+            group = (const float *)(const void *)(w->data + (size_t)first * w->row_bytes);
+        else /* a short last group repeats its last row */
+            for (r = 0; r < RWKV__PANEL_ROWS; r++)
+                rwkv__dequantize(w->type, w->data + (size_t)(first + (r < n_rows ? r : n_rows - 1)) * w->row_bytes,
+                                 w->n_in, buffer + (size_t)r * n_in);
+        for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
+            const int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
+            rwkv__gemm_panel(group, n_in, panels + (size_t)t0 * n_in, w->n_in, width, out);
+            for (j = 0; j < valid; j++)
+                for (r = 0; r < n_rows; r++)
+                    y[(size_t)(t0 + j) * n_out + (size_t)(first + r)] = out[r * RWKV__PANEL_TOKENS + j];
+        }
     }
     (void)n_threads, (void)rows_per_thread;
 }
@@ -3130,8 +3166,10 @@ struct rwkv_state {
     float *hidden;      /* n_ffn: channel-mix hidden layer                  */
     float *lora;        /* max_lora: LoRA bottlenecks (v6, v7)              */
     int n_threads;
-    float *rows;        /* per thread: four weight rows decoded to floats   */
+    float *rows;        /* per thread: twelve weight rows decoded to floats */
     size_t rows_per_thread;
+    float *panels;      /* the chunk's inputs packed for the prefill kernel */
+    void *prefill_block; /* the allocation holding rows and panels          */
     rwkv__q8_block *xq; /* the input of a matrix, quantized (decode)        */
     int quantize_input; /* integer products with quantized weights          */
 };
@@ -3182,7 +3220,7 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
 
 RWKVDEF void rwkv_state_free(rwkv_state *state) {
     if (!state) return;
-    RWKV_FREE(state->rows);
+    RWKV_FREE(state->prefill_block);
     RWKV_FREE(state->xq);
     RWKV_FREE(state);
 }
@@ -3204,8 +3242,9 @@ RWKVDEF void rwkv_state_reset(rwkv_state *state) {
 
 RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads) {
     const rwkv_model *m;
-    size_t widest;
-    float *rows;
+    size_t widest, panel_floats, rows_per_thread;
+    void *block;
+    float *aligned;
     if (!state) return RWKV_ERROR_INVALID_ARGUMENT;
     m = state->model;
     if (n_threads < 1) n_threads = 1;
@@ -3220,11 +3259,21 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads) {
         state->xq = (rwkv__q8_block *)rwkv__calloc(widest / 32 + 1, sizeof(rwkv__q8_block));
         if (!state->xq) return RWKV_ERROR_OUT_OF_MEMORY;
     }
-    rows = (float *)rwkv__calloc((size_t)n_threads * 4, widest * sizeof(float));
-    if (!rows) return RWKV_ERROR_OUT_OF_MEMORY;
-    RWKV_FREE(state->rows);
-    state->rows = rows;
-    state->rows_per_thread = 4 * widest;
+    /* prefill scratch, cache-line aligned (none when chunks are single
+       tokens, as on firmware) */
+    panel_floats = RWKV_CHUNK < RWKV__PANEL_MIN_TOKENS ? 0
+                   : (RWKV_CHUNK + RWKV__PANEL_TOKENS - 1) / RWKV__PANEL_TOKENS * RWKV__PANEL_TOKENS * widest;
+    rows_per_thread = panel_floats ? (RWKV__PANEL_ROWS * widest + 15) / 16 * 16 : 0;
+    if (panel_floats) {
+        block = rwkv__calloc(panel_floats + (size_t)n_threads * rows_per_thread + 16, sizeof(float));
+        if (!block) return RWKV_ERROR_OUT_OF_MEMORY;
+        aligned = (float *)(void *)((char *)block + (64 - (uintptr_t)block % 64) % 64);
+        RWKV_FREE(state->prefill_block);
+        state->prefill_block = block;
+        state->panels = aligned;
+        state->rows = aligned + panel_floats;
+        state->rows_per_thread = rows_per_thread;
+    }
     state->n_threads = n_threads;
     return RWKV_OK;
 }
@@ -3358,7 +3407,7 @@ static void rwkv__keep_last(float *last_x, const float *xx, int C, int T) {
 
 /* Y = X W^T over the chunk, with the state's thread count. */
 static void rwkv__project(const rwkv_state *s, const rwkv__matrix *w, const float *x, float *y, int T) {
-    rwkv__matmul(w, x, y, T, s->n_threads, s->rows, s->rows_per_thread,
+    rwkv__matmul(w, x, y, T, s->n_threads, s->rows, s->rows_per_thread, s->panels,
                  s->quantize_input ? s->xq : NULL);
 }
 

@@ -1734,8 +1734,10 @@ static void test_sequence_mode(void) {
         {32, 2, 64, 256, RWKV_TYPE_BF16, RWKV_TYPE_F32}, {32, 2, 96, 77, RWKV_TYPE_Q5_1, RWKV_TYPE_F32},
         {32, 1, 64, 77, RWKV_TYPE_Q4_0, RWKV_TYPE_Q8_0}, {64, 1, 128, 256, RWKV_TYPE_Q5_0, RWKV_TYPE_F16},
     };
-    static const int lens[] = {1, 3, 32, 33, 70}; /* around the default chunk of 32 */
-    int32_t tok[70];
+    /* token by token (< 4), panels of 16 and 32 tokens, around the default
+       chunk of 64 */
+    static const int lens[] = {1, 3, 5, 17, 33, 64, 70, 135};
+    int32_t tok[135];
     size_t c, l;
     g_section = "sequence mode";
     for (c = 0; c < sizeof k / sizeof k[0]; c++) {
@@ -1748,7 +1750,7 @@ static void test_sequence_mode(void) {
         if (!la || !lb) exit(3);
         if (!model) goto next;
         nf = n_state_floats(model);
-        make_tokens(tok, 70, m->V, 90 + c);
+        make_tokens(tok, 135, m->V, 90 + c);
         for (l = 0; l < sizeof lens / sizeof lens[0]; l++) {
             rwkv_state *a = state_ok(model), *b = state_ok(model), *d = state_ok(model);
             int t, split = lens[l] / 3;
@@ -3403,21 +3405,21 @@ typedef struct simd_twins {
     float (*dot_q4_q5)(const unsigned char *, const float *, int, int, int);
     void (*dequantize)(int, const unsigned char *, int, float *);
     float (*dot_q8_input)(int, const unsigned char *, const rwkv__q8_block *, int);
-    void (*dot_4x4)(const float *, size_t, const float *, size_t, int, float *);
+    void (*gemm_panel)(const float *, size_t, const float *, int, int, float *);
 } simd_twins;
 
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
-     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__dot_4x4_avx2},
+     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx2, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
-     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__dot_4x4_avx512},
+     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
-     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__dot_4x4_neon},
+     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon},
 #endif
 };
 #endif
@@ -3427,12 +3429,12 @@ static void test_simd_twins(const simd_twins *simd) {
     static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16, RWKV_TYPE_Q8_0,
                                 RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 64, 96, 160, 768, 1056};
-    static float w[1056], x[1056], wf[1056], x4[4 * 1056], w4[4 * 1056], out_plain[16], out_simd[16];
+    static float w[1056], x[1056], wf[1056], xp[32 * 1056], w12[12 * 1057], out_plain[12 * 32], out_simd[12 * 32];
     static unsigned char row[1056 * 4], row2[1056 * 4];
     static rwkv__q8_block xq[1056 / 32];
     rng_t seed = {12345};
     size_t ti, si;
-    int i, j;
+    int i, j, width;
     for (ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
             int n = sizes[si], type = types[ti];
@@ -3473,16 +3475,19 @@ static void test_simd_twins(const simd_twins *simd) {
                 CHECKF(fabs((double)plain - fast) <= 1e-5 * scale, "%s %s n=%d int8: plain %g simd %g", simd->name,
                        rwkv_type_name(type), n, plain, fast);
             }
-            /* the prefill kernel: four rows by four tokens */
-            for (i = 0; i < 4 * n; i++) {
-                x4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
-                w4[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+            /* the prefill kernel: twelve rows (an odd stride apart) by a panel
+               of 32 or 16 tokens */
+            for (i = 0; i < 12 * (n + 1); i++) w12[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+            for (i = 0; i < 32 * n; i++) xp[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+            for (width = 16; width <= 32; width += 16) {
+                double worst = 0.0;
+                rwkv__gemm_panel_plain(w12, (size_t)n + 1, xp, n, width, out_plain);
+                simd->gemm_panel(w12, (size_t)n + 1, xp, n, width, out_simd);
+                for (j = 0; j < 12 * 32; j++)
+                    if (j % 32 < width) worst = fmax(worst, fabs((double)out_plain[j] - out_simd[j]));
+                CHECKF(worst <= 1e-5 * (double)n, "%s panel %d n=%d: worst difference %g", simd->name, width, n,
+                       worst);
             }
-            rwkv__dot_4x4_plain(w4, (size_t)n, x4, (size_t)n, n, out_plain);
-            simd->dot_4x4(w4, (size_t)n, x4, (size_t)n, n, out_simd);
-            for (j = 0; j < 16; j++)
-                CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)n, "%s 4x4 n=%d [%d]: %g vs %g",
-                       simd->name, n, j, out_plain[j], out_simd[j]);
         }
     }
     /* the odd-length tails of the float kernels */
@@ -3500,15 +3505,15 @@ static void test_simd_twins(const simd_twins *simd) {
         plain = rwkv__dot_f16_plain(row, x, i);
         fast = simd->dot_f16(row, x, i);
         CHECKF(fabs((double)plain - fast) <= 1e-6 * (scale + 1e-30), "%s f16 tail n=%d", simd->name, i);
-        for (j = 0; j < 4 * i; j++) {
-            x4[j] = (float)(rng_unif(&seed) - 0.5);
-            w4[j] = (float)(rng_unif(&seed) - 0.5);
+        for (j = 0; j < 12 * i; j++) w12[j] = (float)(rng_unif(&seed) - 0.5);
+        for (j = 0; j < 32 * i; j++) xp[j] = (float)(rng_unif(&seed) - 0.5);
+        rwkv__gemm_panel_plain(w12, (size_t)i, xp, i, 32, out_plain);
+        simd->gemm_panel(w12, (size_t)i, xp, i, 32, out_simd);
+        {
+            double worst = 0.0;
+            for (j = 0; j < 12 * 32; j++) worst = fmax(worst, fabs((double)out_plain[j] - out_simd[j]));
+            CHECKF(worst <= 1e-5 * (double)i, "%s panel tail n=%d: worst difference %g", simd->name, i, worst);
         }
-        rwkv__dot_4x4_plain(w4, (size_t)i, x4, (size_t)i, i, out_plain);
-        simd->dot_4x4(w4, (size_t)i, x4, (size_t)i, i, out_simd);
-        for (j = 0; j < 16; j++)
-            CHECKF(fabs((double)out_plain[j] - out_simd[j]) <= 1e-5 * (double)i, "%s 4x4 tail n=%d [%d]",
-                   simd->name, i, j);
     }
 }
 #endif

@@ -22,8 +22,8 @@
  * mixes of 3.5C rounded down to 32 and 4C) and every weight type (all eight
  * on one shape per version, F32 and a quantized type on the others):
  *   - every logit of 20 tokens evaluated one by one (rwkv_eval);
- *   - sequence mode: 40 tokens in one rwkv_eval_sequence (chunks of 32 and
- *     8), and 5 single tokens then 35 in sequence, at the last token;
+ *   - sequence mode: 40 tokens in one rwkv_eval_sequence (one chunk: panels
+ *     of 32 and 16 tokens), and 5 single tokens then 35 in sequence, at the last token;
  *   - the final recurrent state, float by float, in the documented layout
  *     (per layer: att x, H matrices N x N, ffn x);
  *   - state export/import: the imported state continues exactly like the
@@ -1031,7 +1031,7 @@ static const char *version_name(int vi) {
 }
 
 #define N_STEP 20  /* tokens compared one by one */
-#define N_SEQ 40   /* tokens of the sequence runs: a chunk of 32, then 8 */
+#define N_SEQ 40   /* tokens of the sequence runs: panels of 32 and 16 */
 #define N_CONT 6   /* tokens after a state import */
 #define N_SPLIT 5  /* single tokens before a sequence of N_SEQ - N_SPLIT */
 
@@ -1117,7 +1117,7 @@ static void run_case(const spec *s, int ti, int rescale, float *lib_out) {
     rwkv_state_free(st2);
     free(blob);
 
-    /* sequence mode: 40 tokens at once (chunks of 32 and 8), at the last token */
+    /* sequence mode: 40 tokens at once (panels of 32 and 16), at the last token */
     st2 = new_state(model);
     eval_seq(st2, tok, N_SEQ, one);
     e_seq = diff_fd(one, rr.logits + (size_t)(N_SEQ - 1) * (size_t)V, (size_t)V);
