@@ -3648,6 +3648,17 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
+/* x = max(x, 0)^2. max(x, 0) is written (x + |x|) / 2, exact, because
+   compilers turn the comparison into a branch that the random signs would
+   mispredict half the time. */
+static void rwkv__relu_square(float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float h = (x[i] + fabsf(x[i])) * 0.5f;
+        x[i] = h * h;
+    }
+}
+
 /* Channel mix: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2 (v7: no receptance). */
 static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s, int T) {
     const int C = m->n_embd;
@@ -3663,10 +3674,7 @@ static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *
     }
     rwkv__keep_last(last_x, s->xx, C, T);
     rwkv__project(s, &l->ffn_key, s->in[RWKV__IN_K], s->hidden, T);
-    for (i = 0; i < hidden; i++) {
-        float h = s->hidden[i] > 0.0f ? s->hidden[i] : 0.0f;
-        s->hidden[i] = h * h;
-    }
+    rwkv__relu_square(s->hidden, hidden);
     rwkv__project(s, &l->ffn_value, s->hidden, s->out, T);
     if (l->ffn_receptance.data) {
         rwkv__project(s, &l->ffn_receptance, s->in[RWKV__IN_R], s->r, T);
