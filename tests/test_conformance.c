@@ -457,6 +457,14 @@ static void check_file(const model_entry *me, const char *type) {
                 m = fmax(m, max_abs(lg, ref + (size_t)k * (size_t)V, (size_t)V, NULL));
             printf("  %-28s           with 8-bit inputs (opt-in): %.2e\n", "", m);
             CHECKF(k == 64 && m <= 0.5, "%s: with quantized inputs the logits move by %.3g", stem_type, m);
+            /* and in sequence mode (integer products there too on AVX-512
+               VNNI builds), at the last token */
+            rwkv_state_reset(s);
+            m = 1e30;
+            if (rwkv_eval_sequence(s, mf.tokens, 64, lg, &err) == RWKV_OK)
+                m = max_abs(lg, ref + (size_t)63 * (size_t)V, (size_t)V, NULL);
+            printf("  %-28s           8-bit inputs, sequence of 64: %.2e\n", "", m);
+            CHECKF(m <= 0.5, "%s: with quantized inputs in sequence mode the logits move by %.3g", stem_type, m);
         }
         rwkv_state_free(s);
         free(lg);

@@ -1784,6 +1784,29 @@ static void test_sequence_mode(void) {
             rwkv_state_free(b);
             rwkv_state_free(d);
         }
+#ifdef RWKV__AVX512VNNI
+        /* with 8-bit inputs, sequence mode multiplies in integers too: the
+           same products, so the same results up to float rounding, except
+           where that rounding tips an input's 8-bit rounding (then a step
+           of ~max|x|/127 in one input moves the logits by ~1e-3) */
+        if (k[c].mt != RWKV_TYPE_F32 && k[c].mt != RWKV_TYPE_F16 && k[c].mt != RWKV_TYPE_BF16) {
+            rwkv_state *a = state_ok(model), *b = state_ok(model);
+            double worst_q8 = 0.0;
+            int t;
+            rwkv_state_set_quantized_input(a, 1);
+            rwkv_state_set_quantized_input(b, 1);
+            for (t = 0; t < 135; t++) CHECK_RC(rwkv_eval(a, tok[t], la, &E), RWKV_OK);
+            CHECK_RC(rwkv_eval_sequence(b, tok, 135, lb, &E), RWKV_OK);
+            worst_q8 = max_abs_diff(la, lb, (size_t)m->V);
+            if (g_verbose)
+                printf("  C%d L%d %s: 8-bit inputs, sequence vs token by token: logits %.2e\n", m->C, m->L,
+                       rwkv_type_name(k[c].mt), worst_q8);
+            CHECKF(worst_q8 <= 1e-2, "C%d L%d %s: 8-bit input sequence differs from token by token by %g", m->C,
+                   m->L, rwkv_type_name(k[c].mt), worst_q8);
+            rwkv_state_free(a);
+            rwkv_state_free(b);
+        }
+#endif
         if (g_verbose)
             printf("  C%d L%d %s: sequence vs token by token: logits %.2e, state %.2e\n", m->C, m->L,
                    rwkv_type_name(k[c].mt), worst, worst_state);
@@ -3518,6 +3541,58 @@ static void test_simd_twins(const simd_twins *simd) {
 }
 #endif
 
+#ifdef RWKV__AVX512VNNI
+/* The integer prefill (AVX-512 VNNI builds): rows rewritten by the AVX2
+   twin bit for bit as by the plain one, and the VNNI panel product equal to
+   the plain one within float rounding, for every quantized type, full and
+   padded panels. */
+static void test_int8_prefill_twins(void) {
+    static const int types[] = {RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
+    static const int sizes[] = {32, 96, 768, 1056};
+    enum { MAXN = 1056, ROWS = RWKV__PANEL_ROWS };
+    static float w[MAXN], x[16 * MAXN], out_plain[ROWS * 32], out_vnni[ROWS * 32];
+    static unsigned char packed[ROWS][MAXN * 4], panel[16 * MAXN * 2];
+    static signed char q_plain[ROWS * MAXN], q_avx2[ROWS * MAXN];
+    static float f_plain[3 * ROWS * MAXN / 32], f_avx2[3 * ROWS * MAXN / 32];
+    static rwkv__q8_block blocks[MAXN / 32];
+    rng_t seed = {777};
+    size_t ti, si;
+    int i, r, T;
+    for (ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            const int type = types[ti], n = sizes[si], nb = n / 32;
+            rwkv__int8_rows a, b;
+            double scale = 0.0, worst = 0.0;
+            a.q = q_plain, a.d = f_plain, a.c = a.d + ROWS * nb, a.m = a.c + ROWS * nb;
+            b.q = q_avx2, b.d = f_avx2, b.c = b.d + ROWS * nb, b.m = b.c + ROWS * nb;
+            for (r = 0; r < ROWS; r++) {
+                for (i = 0; i < n; i++) w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0) + (r == 3 ? 0.7f : 0.0f);
+                rwkv_quantize_row(type, w, n, packed[r]);
+                rwkv__int8_row_plain(type, packed[r], n, &a, r);
+                rwkv__int8_row_avx2(type, packed[r], n, &b, r);
+            }
+            CHECKF(!memcmp(q_plain, q_avx2, (size_t)(ROWS * n)) &&
+                       !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(3 * ROWS * nb)),
+                   "%s n=%d: the AVX2 row rewrite differs from the plain one", rwkv_type_name(type), n);
+            for (T = 16; T >= 5; T -= 11) {
+                for (i = 0; i < T * n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                for (i = 0; i < n; i++) scale += fabs(x[i]);
+                rwkv__int8_pack_panels(x, n, T, blocks, panel);
+                rwkv__int8_panel_plain(&a, panel, n, out_plain);
+                rwkv__int8_panel_vnni(&a, panel, n, out_vnni);
+                for (r = 0; r < ROWS; r++)
+                    for (i = 0; i < 16; i++)
+                        worst = fmax(worst, fabs((double)out_plain[r * 32 + i] - out_vnni[r * 32 + i]));
+                /* the padding tokens give exactly zero */
+                for (r = 0; r < ROWS; r++)
+                    for (i = T; i < 16; i++) CHECK(out_vnni[r * 32 + i] == 0.0f && out_plain[r * 32 + i] == 0.0f);
+            }
+            CHECKF(worst <= 1e-5 * scale, "%s n=%d: VNNI panel differs from plain by %g", rwkv_type_name(type), n,
+                   worst);
+        }
+}
+#endif
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
 #if defined(RWKV__AVX2) || defined(RWKV__NEON)
@@ -3525,6 +3600,9 @@ static void test_simd_kernels(void) {
         size_t i;
         for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) test_simd_twins(&k_simd_twins[i]);
     }
+#ifdef RWKV__AVX512VNNI
+    test_int8_prefill_twins();
+#endif
 #else
     printf("  (plain C build: no SIMD kernels to compare)\n");
 #endif
