@@ -2124,8 +2124,10 @@ RWKVDEF rwkv_result rwkv_model_tensor(const rwkv_model *model, int i, rwkv_tenso
    the tests to compare against. */
 #if defined(__GNUC__) || defined(__clang__)
 #define RWKV__KERNEL static __attribute__((unused))
+#define RWKV__ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define RWKV__KERNEL static
+#define RWKV__ALWAYS_INLINE static inline
 #endif
 
 RWKV__KERNEL float rwkv__dot_f32_plain(const unsigned char *row, const float *x, int n) {
@@ -2756,8 +2758,8 @@ static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const r
    twins of the AVX2 float-input kernels, 16 floats per instruction; the
    AVX2 kernels finish the tails. On Zen 4 they decode Q4/Q5/Q8 rows 1.4 to
    3 times as fast as AVX2 (bin/rwkv bench); F16 rows 1.2 times when in
-   cache. F32 rows are bound by memory: they keep the AVX2 kernel. The int8 kernel stays AVX2: vpdpbusd measured slower
-   there than vpmaddubsw + vpmaddwd. */
+   cache. F32 rows are bound by memory: they keep the AVX2 kernel. The
+   integer kernels with VNNI follow below. */
 #if defined(RWKV__AVX2) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define RWKV__AVX512 1
 
@@ -2827,6 +2829,91 @@ static float rwkv__dot_q4_q5_avx512(const unsigned char *row, const float *x, in
     return _mm512_reduce_add_ps(acc);
 }
 
+#endif
+
+#if defined(RWKV__AVX512) && defined(__AVX512VNNI__)
+#define RWKV__AVX512VNNI 1
+/* Decode with 8-bit inputs on AVX-512 VNNI: two blocks per instruction.
+   The quantized input is laid out once per matrix in pairs of blocks (192
+   bytes): their 64 bytes qx, then 16 floats dx (each block's, eight times)
+   and 16 floats dx sum(qx) / 8 (likewise), so that a pair's integer sums
+   (eight lanes a block) are scaled lane by lane and the block offsets
+   (Q4_0 -8 d, Q5_0 -16 d, Q4_1/Q5_1 m) summed in a second vector. */
+#define RWKV__PAIR_BYTES 192
+
+RWKV__KERNEL void rwkv__prepare_pairs(const rwkv__q8_block *x, int n, unsigned char *pairs) {
+    int p, j;
+    for (p = 0; p < n / 64; p++, x += 2, pairs += RWKV__PAIR_BYTES) {
+        float *dx = (float *)(void *)(pairs + 64), *k = dx + 16;
+        memcpy(pairs, x[0].q, 32);
+        memcpy(pairs + 32, x[1].q, 32);
+        for (j = 0; j < 8; j++) {
+            dx[j] = x[0].d, dx[8 + j] = x[1].d;
+            k[j] = x[0].d * (float)x[0].sum / 8.0f, k[8 + j] = x[1].d * (float)x[1].sum / 8.0f;
+        }
+    }
+}
+
+/* Two f16 values (at p and p + step) spread over the lanes 0-7 and 8-15. */
+static __m512 rwkv__pair_of_halves(const unsigned char *p, int step) {
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)rwkv__le16(p + step)),
+                                            _mm_set1_epi16((short)rwkv__le16(p))));
+}
+
+/* The loop for one type (the flags are constants where it is inlined). */
+RWKV__ALWAYS_INLINE float rwkv__dot_q8_pairs_loop(const unsigned char *row, const unsigned char *pairs,
+                                                  const rwkv__q8_block *x, int n, int type, int has_min,
+                                                  int five_bits) {
+    const int block_bytes = (int)rwkv_type_size(type, 32), n_pairs = n / 64;
+    const __m512i low4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc = _mm512_setzero_ps(), offsets = _mm512_setzero_ps();
+    int p;
+    for (p = 0; p < n_pairs; p++, row += 2 * block_bytes, pairs += RWKV__PAIR_BYTES) {
+        const __m512i qx = _mm512_loadu_si512(pairs);
+        const __m512 dx = _mm512_loadu_ps((const float *)(const void *)(pairs + 64));
+        const __m512 dw = rwkv__pair_of_halves(row, block_bytes);
+        __m512i sums;
+        if (type == RWKV_TYPE_Q8_0) {
+            /* vpdpbusd's unsigned operand is x + 128; take 128 sum(qw) back */
+            const __m512i qw = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(row + block_bytes + 2)), 1);
+            sums = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(qx, flip), qw),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, qw));
+        } else {
+            const int qs_offset = 2 + 2 * has_min + 4 * five_bits;
+            const __m256i both = _mm256_set_m128i(
+                _mm_loadu_si128((const __m128i *)(const void *)(row + block_bytes + qs_offset)),
+                _mm_loadu_si128((const __m128i *)(const void *)(row + qs_offset)));
+            /* lanes: low nibbles of block 0, high of block 0, low and high of block 1 */
+            __m512i qw = _mm512_shuffle_i64x2(_mm512_castsi256_si512(both), _mm512_castsi256_si512(both), 0x50);
+            qw = _mm512_and_si512(_mm512_mask_srli_epi16(qw, 0xFF00FF00u, qw, 4), low4);
+            if (five_bits) {
+                const __mmask64 high = (__mmask64)rwkv__le32(row + 2 + 2 * has_min) |
+                                       (__mmask64)rwkv__le32(row + block_bytes + 2 + 2 * has_min) << 32;
+                qw = _mm512_or_si512(qw, _mm512_maskz_mov_epi8(high, sixteen));
+            }
+            sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qw, qx);
+            offsets = _mm512_fmadd_ps(has_min ? rwkv__pair_of_halves(row + 2, block_bytes) : dw,
+                                      _mm512_loadu_ps((const float *)(const void *)(pairs + 128)), offsets);
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(dw, dx), acc);
+    }
+    return _mm512_reduce_add_ps(acc) +
+           (has_min ? 1.0f : (five_bits ? -16.0f : -8.0f)) * _mm512_reduce_add_ps(offsets) +
+           rwkv__dot_q8_input_avx2(type, row, x + 2 * n_pairs, n - 64 * n_pairs);
+}
+
+RWKV__KERNEL float rwkv__dot_q8_pairs_vnni(int type, const unsigned char *row, const unsigned char *pairs,
+                                           const rwkv__q8_block *x, int n) {
+    switch (type) {
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_pairs_loop(row, pairs, x, n, RWKV_TYPE_Q8_0, 0, 0);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q8_pairs_loop(row, pairs, x, n, RWKV_TYPE_Q4_0, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q8_pairs_loop(row, pairs, x, n, RWKV_TYPE_Q4_1, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q8_pairs_loop(row, pairs, x, n, RWKV_TYPE_Q5_0, 0, 1);
+    default: return rwkv__dot_q8_pairs_loop(row, pairs, x, n, RWKV_TYPE_Q5_1, 1, 1);
+    }
+}
 #endif
 
 #if defined(RWKV__AVX2)
@@ -3057,8 +3144,7 @@ RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const f
        w_r . x_t = sum over blocks of  dx (d sum(q qx)) + m (dx sum(qx)).
    Elsewhere sequence mode keeps float products (the AVX2 and NEON integer
    instructions would not beat them). */
-#if defined(RWKV__AVX512) && defined(__AVX512VNNI__)
-#define RWKV__AVX512VNNI 1
+#ifdef RWKV__AVX512VNNI
 #define RWKV__INT8_PANEL_TOKENS 16
 
 typedef struct rwkv__int8_rows {
@@ -3305,6 +3391,18 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
             float *yt = y + (size_t)t * n_out;
             if (xq && rwkv__is_quantized(w->type)) {
                 rwkv__quantize_input(xt, w->n_in, xq);
+#ifdef RWKV__AVX512VNNI
+                if (panels) { /* free in decode: holds the input's pairs of blocks */
+                    const unsigned char *pairs = (const unsigned char *)(void *)panels;
+                    rwkv__prepare_pairs(xq, w->n_in, (unsigned char *)(void *)panels);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
+#endif
+                    for (o = 0; o < w->n_out; o++)
+                        yt[o] = rwkv__dot_q8_pairs_vnni(w->type, w->data + (size_t)o * w->row_bytes, pairs, xq, w->n_in);
+                    continue;
+                }
+#endif
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif

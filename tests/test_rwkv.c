@@ -3542,11 +3542,12 @@ static void test_simd_twins(const simd_twins *simd) {
 #endif
 
 #ifdef RWKV__AVX512VNNI
-/* The integer prefill (AVX-512 VNNI builds): rows rewritten by the AVX2
-   twin bit for bit as by the plain one, and the VNNI panel product equal to
-   the plain one within float rounding, for every quantized type, full and
-   padded panels. */
-static void test_int8_prefill_twins(void) {
+/* The VNNI kernels (AVX-512 VNNI builds), for every quantized type: the
+   decode dot product on pairs of blocks equal to the plain one within float
+   rounding (odd block counts included); for prefill, rows rewritten by the
+   AVX2 twin bit for bit as by the plain one, and the panel product equal to
+   the plain one within float rounding, full and padded panels. */
+static void test_vnni_twins(void) {
     static const int types[] = {RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 96, 768, 1056};
     enum { MAXN = 1056, ROWS = RWKV__PANEL_ROWS };
@@ -3555,6 +3556,7 @@ static void test_int8_prefill_twins(void) {
     static signed char q_plain[ROWS * MAXN], q_avx2[ROWS * MAXN];
     static float f_plain[3 * ROWS * MAXN / 32], f_avx2[3 * ROWS * MAXN / 32];
     static rwkv__q8_block blocks[MAXN / 32];
+    static unsigned char pairs[MAXN / 64 * RWKV__PAIR_BYTES];
     rng_t seed = {777};
     size_t ti, si;
     int i, r, T;
@@ -3570,6 +3572,17 @@ static void test_int8_prefill_twins(void) {
                 rwkv_quantize_row(type, w, n, packed[r]);
                 rwkv__int8_row_plain(type, packed[r], n, &a, r);
                 rwkv__int8_row_avx2(type, packed[r], n, &b, r);
+            }
+            {
+                double dot_scale = 0.0;
+                float plain, vnni;
+                for (i = 0; i < n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0), dot_scale += fabs(x[i]);
+                rwkv__quantize_input(x, n, blocks);
+                rwkv__prepare_pairs(blocks, n, pairs);
+                plain = rwkv__dot_q8_input_plain(type, packed[3], blocks, n);
+                vnni = rwkv__dot_q8_pairs_vnni(type, packed[3], pairs, blocks, n);
+                CHECKF(fabs((double)plain - vnni) <= 1e-5 * dot_scale, "%s n=%d: VNNI dot %g, plain %g",
+                       rwkv_type_name(type), n, vnni, plain);
             }
             CHECKF(!memcmp(q_plain, q_avx2, (size_t)(ROWS * n)) &&
                        !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(3 * ROWS * nb)),
@@ -3601,7 +3614,7 @@ static void test_simd_kernels(void) {
         for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) test_simd_twins(&k_simd_twins[i]);
     }
 #ifdef RWKV__AVX512VNNI
-    test_int8_prefill_twins();
+    test_vnni_twins();
 #endif
 #else
     printf("  (plain C build: no SIMD kernels to compare)\n");
