@@ -2408,21 +2408,25 @@ typedef struct rwkv__q8_block {
     signed char q[32];
 } rwkv__q8_block;
 
-static void rwkv__quantize_input(const float *x, int n, rwkv__q8_block *out) {
-    int b, j;
-    for (b = 0; b < n / 32; b++, x += 32, out++) {
-        float amax = 0.0f, id;
-        int32_t sum = 0;
-        for (j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
-        out->d = amax / 127.0f;
-        id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        for (j = 0; j < 32; j++) {
-            int q = (int)lrintf(x[j] * id);
-            out->q[j] = (signed char)q;
-            sum += q;
-        }
-        out->sum = sum;
+/* One block of 32 inputs: q = round(x 127 / max|x|); d = max|x| / 127. */
+static void rwkv__quantize_block(const float *x, rwkv__q8_block *out) {
+    float amax = 0.0f, id;
+    int32_t sum = 0;
+    int j;
+    for (j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    out->d = amax / 127.0f;
+    id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (j = 0; j < 32; j++) {
+        int q = (int)lrintf(x[j] * id);
+        out->q[j] = (signed char)q;
+        sum += q;
     }
+    out->sum = sum;
+}
+
+static void rwkv__quantize_input(const float *x, int n, rwkv__q8_block *out) {
+    int b;
+    for (b = 0; b < n / 32; b++) rwkv__quantize_block(x + 32 * b, out + b);
 }
 
 RWKV__KERNEL float rwkv__dot_q8_input_plain(int type, const unsigned char *row,
@@ -3227,22 +3231,30 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
 }
 
 /* Quantizes T tokens (x, n floats each) into panels of 16 tokens, padded
-   with zero tokens; `blocks` holds n/32 blocks for one token. */
-static void rwkv__int8_pack_panels(const float *x, int n, int T, rwkv__q8_block *blocks, unsigned char *panels) {
-    const int nb = n / 32;
+   with zero tokens; the tokens are split across n_threads threads. */
+static void rwkv__int8_pack_panels(const float *x, int n, int T, unsigned char *panels, int n_threads) {
+    const int nb = n / 32, padded = (T + 15) / 16 * 16;
     const size_t panel_bytes = rwkv__int8_panel_bytes(n);
-    int t, b, j;
-    memset(panels, 0, panel_bytes * (size_t)((T + 15) / 16));
-    for (t = 0; t < T; t++) {
+    int t;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n >= (1 << 14))
+#endif
+    for (t = 0; t < padded; t++) {
         unsigned char *xq = panels + (size_t)(t / 16) * panel_bytes;
         float *xs = (float *)(void *)(xq + (size_t)nb * 512);
-        rwkv__quantize_input(x + (size_t)t * (size_t)n, n, blocks);
+        rwkv__q8_block block;
+        int b, j;
         for (b = 0; b < nb; b++) {
-            for (j = 0; j < 8; j++) memcpy(xq + b * 512 + j * 64 + (t % 16) * 4, blocks[b].q + 4 * j, 4);
-            xs[b * 32 + t % 16] = blocks[b].d;
-            xs[b * 32 + 16 + t % 16] = blocks[b].d * (float)blocks[b].sum;
+            if (t < T)
+                rwkv__quantize_block(x + (size_t)t * (size_t)n + 32 * b, &block);
+            else
+                memset(&block, 0, sizeof block);
+            for (j = 0; j < 8; j++) memcpy(xq + b * 512 + j * 64 + (t % 16) * 4, block.q + 4 * j, 4);
+            xs[b * 32 + t % 16] = block.d;
+            xs[b * 32 + 16 + t % 16] = block.d * (float)block.sum;
         }
     }
+    (void)n_threads;
 }
 
 /* Twelve rewritten rows times a panel of 16 tokens: out[r * 32 + t]. */
@@ -3316,18 +3328,25 @@ RWKV__KERNEL void rwkv__int8_panel_vnni(const rwkv__int8_rows *rows, const unsig
 static int rwkv__panel_width(int t, int T) { return T - t > 16 ? RWKV__PANEL_TOKENS : 16; }
 
 /* Packs T tokens of n floats (x, one token after another) into panels of
-   RWKV__PANEL_TOKENS * n floats; a short last panel is padded with zeros. */
-static void rwkv__pack_panels(const float *x, int n, int T, float *xp) {
-    int t0, k, t;
+   RWKV__PANEL_TOKENS * n floats; a short last panel is padded with zeros.
+   The inputs are split across n_threads threads. */
+static void rwkv__pack_panels(const float *x, int n, int T, float *xp, int n_threads) {
+    int t0;
     for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
-        int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
+        const int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
         float *panel = xp + (size_t)t0 * (size_t)n;
+        int k;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n >= (1 << 14))
+#endif
         for (k = 0; k < n; k++) {
             float *column = panel + (size_t)k * (size_t)width;
+            int t;
             for (t = 0; t < valid; t++) column[t] = x[(size_t)(t0 + t) * (size_t)n + (size_t)k];
             for (; t < width; t++) column[t] = 0.0f;
         }
     }
+    (void)n_threads;
 }
 
 #ifdef RWKV__AVX512VNNI
@@ -3335,11 +3354,11 @@ static void rwkv__pack_panels(const float *x, int n, int T, float *xp) {
    the inputs quantized into panels of 16 tokens, the rows rewritten twelve
    at a time into this thread's part of `rows`. */
 static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
-                              float *rows, size_t rows_per_thread, unsigned char *panels, rwkv__q8_block *xq) {
+                              float *rows, size_t rows_per_thread, unsigned char *panels) {
     const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS, nb = w->n_in / 32;
     const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out, panel_bytes = rwkv__int8_panel_bytes(w->n_in);
     int g;
-    rwkv__int8_pack_panels(x, w->n_in, T, xq, panels);
+    rwkv__int8_pack_panels(x, w->n_in, T, panels, n_threads);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
@@ -3419,11 +3438,11 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
     }
 #ifdef RWKV__AVX512VNNI
     if (xq && rwkv__is_quantized(w->type)) {
-        rwkv__matmul_int8(w, x, y, T, n_threads, rows, rows_per_thread, (unsigned char *)(void *)panels, xq);
+        rwkv__matmul_int8(w, x, y, T, n_threads, rows, rows_per_thread, (unsigned char *)(void *)panels);
         return;
     }
 #endif
-    rwkv__pack_panels(x, w->n_in, T, panels);
+    rwkv__pack_panels(x, w->n_in, T, panels, n_threads);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
@@ -3758,11 +3777,15 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
-    for (t = 0; t < T; t++) {
-        const float *r = RWKV__ROW(s->r, t, C), *kt = RWKV__ROW(s->k, t, C), *vt = RWKV__ROW(s->v, t, C);
-        float *y = RWKV__ROW(s->tmp, t, C);
-        for (i = 0; i < C; i++) {
-            float k = kt[i], v = vt[i];
+    /* channels are independent: with threads, each takes a share of them
+       through the whole chunk */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(t) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= (1 << 14))
+#endif
+    for (i = 0; i < C; i++) {
+        for (t = 0; t < T; t++) {
+            const size_t at = (size_t)t * (size_t)C + (size_t)i;
+            float k = s->k[at], v = s->v[at];
             /* output for this token, with the bonus u */
             float ww = l->att_first[i] + k;
             float p = pp[i] > ww ? pp[i] : ww;
@@ -3776,7 +3799,7 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
             aa[i] = e1 * aa[i] + e2 * v;
             bb[i] = e1 * bb[i] + e2;
             pp[i] = p;
-            y[i] = rwkv__sigmoid(r[i]) * wkv;
+            s->tmp[at] = rwkv__sigmoid(s->r[at]) * wkv;
         }
     }
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);

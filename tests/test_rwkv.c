@@ -1795,6 +1795,7 @@ static void test_sequence_mode(void) {
             int t;
             rwkv_state_set_quantized_input(a, 1);
             rwkv_state_set_quantized_input(b, 1);
+            CHECK_RC(rwkv_state_set_threads(b, 3), RWKV_OK);
             for (t = 0; t < 135; t++) CHECK_RC(rwkv_eval(a, tok[t], la, &E), RWKV_OK);
             CHECK_RC(rwkv_eval_sequence(b, tok, 135, lb, &E), RWKV_OK);
             worst_q8 = max_abs_diff(la, lb, (size_t)m->V);
@@ -3590,7 +3591,7 @@ static void test_vnni_twins(void) {
             for (T = 16; T >= 5; T -= 11) {
                 for (i = 0; i < T * n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
                 for (i = 0; i < n; i++) scale += fabs(x[i]);
-                rwkv__int8_pack_panels(x, n, T, blocks, panel);
+                rwkv__int8_pack_panels(x, n, T, panel, 1);
                 rwkv__int8_panel_plain(&a, panel, n, out_plain);
                 rwkv__int8_panel_vnni(&a, panel, n, out_vnni);
                 for (r = 0; r < ROWS; r++)
