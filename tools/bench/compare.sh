@@ -15,7 +15,7 @@ for shape in $shapes; do
         echo "### $shape $type t=$threads rep=$rep load=$(cut -d' ' -f1 /proc/loadavg)"
         "$peer" "$dir/$stem-$type.bin" "$threads" 512 64 32,64,128 2>/dev/null | grep '^rwkvcpp '
         ./bin/rwkv bench -m "$dir/$stem-$type.gguf" -t "$threads" --prompt 512 --gen 64 | \
-          grep -E '^load:|prefill_tok_s' | tr '\n' ' ' | sed 's/^/rwkvh /'; echo
+          grep -E '^load:|^roofline|prefill_tok_s' | tr '\n' ' ' | sed 's/^/rwkvh /; s/roofline fraction: /roofline=/'; echo
         case $type in Q*)
           ./bin/rwkv bench -m "$dir/$stem-$type.gguf" -t "$threads" --prompt 512 --gen 64 --int8 | \
             grep -E 'prefill_tok_s' | sed 's/^/rwkvh-int8 /';;

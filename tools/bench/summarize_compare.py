@@ -3,8 +3,9 @@
 
 Usage: python3 tools/bench/summarize_compare.py compare.txt
 One row per shape x type x threads (medians over the repetitions): rwkv.cpp
-and rwkv.h prefill and decode tokens/s, their ratios, and rwkv.h's decode
-with --int8 for quantized types.
+and rwkv.h prefill and decode tokens/s, their ratios, rwkv.h's prefill and
+decode with --int8 for quantized types, and the F32/F16 decode's roofline
+fraction (bandwidth implied / read bandwidth measured in the same run).
 """
 import re
 import statistics
@@ -30,25 +31,30 @@ def main():
             cells[key]["cpp_prefill"].append(float(values["prefill_tok_s"]))
             cells[key]["cpp_decode"].append(float(values["decode_tok_s"]))
         elif line.startswith("rwkvh-int8 "):
+            cells[key]["int8_prefill"].append(float(values["prefill_tok_s"]))
             cells[key]["int8_decode"].append(float(values["decode_tok_s"]))
         elif line.startswith("rwkvh "):
             cells[key]["h_prefill"].append(float(values["prefill_tok_s"]))
             cells[key]["h_decode"].append(float(values["decode_tok_s"]))
-    print("| shape | type | threads | rwkv.cpp prefill | rwkv.h prefill | ratio | rwkv.cpp decode | "
-          "rwkv.h decode | ratio | rwkv.h decode `--int8` | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+            if "roofline" in values:
+                cells[key]["roofline"].append(float(values["roofline"]))
+    print("| shape | type | threads | rwkv.cpp prefill | rwkv.h prefill | ratio | `--int8` | ratio | "
+          "rwkv.cpp decode | rwkv.h decode | ratio | roofline | `--int8` | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in order:
         c = cells[key]
         med = {k: statistics.median(v) for k, v in c.items() if v}
         if not all(k in med for k in ("cpp_prefill", "h_prefill", "cpp_decode", "h_decode")):
             continue
-        int8 = ("%.1f | %.2f" % (med["int8_decode"], med["int8_decode"] / med["cpp_decode"])
-                if "int8_decode" in med else "– | –")
-        print("| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %s |" % (
-            key[0], key[1], key[2], med["cpp_prefill"], med["h_prefill"],
-            med["h_prefill"] / med["cpp_prefill"], med["cpp_decode"], med["h_decode"],
-            med["h_decode"] / med["cpp_decode"], int8))
 
+        def versus(name, peer):
+            return ("%.1f | %.2f" % (med[name], med[name] / med[peer])) if name in med else "– | –"
+
+        roofline = "%.2f" % med["roofline"] if "roofline" in med and key[1].startswith("FP") else "–"
+        print("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |" % (
+            key[0], key[1], key[2], med["cpp_prefill"], versus("h_prefill", "cpp_prefill"),
+            versus("int8_prefill", "cpp_prefill"), med["cpp_decode"], versus("h_decode", "cpp_decode"),
+            roofline, versus("int8_decode", "cpp_decode")))
 
 if __name__ == "__main__":
     main()
