@@ -3393,12 +3393,15 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
 #endif
 
 /* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
-   One token: a fused dot product per row, reading the weights in their own
-   type (decoding is bound by memory bandwidth). A chunk: x is packed into
-   panels (`panels`), then the rows are decoded to floats once, twelve at a
+   One token (or fewer than RWKV__PANEL_MIN_TOKENS): a fused dot product per
+   row, reading the weights in their own type (decoding is bound by memory
+   bandwidth); with xq (8-bit inputs) in integers, on pairs of blocks where
+   VNNI is there (`panels` then holds the input's pairs). A chunk: x is
+   packed into panels, then the rows are decoded to floats once, twelve at a
    time, into this thread's part of `rows` (RWKV__PANEL_ROWS * n_in floats a
    thread; whole groups of F32 rows are used in place) and multiplied with
-   every panel. With OpenMP the rows are split across n_threads threads. */
+   every panel; with xq and VNNI, rwkv__matmul_int8 instead. With OpenMP the
+   rows are split across n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, float *panels, rwkv__q8_block *xq) {
     const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS;
@@ -3411,7 +3414,7 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
             if (xq && rwkv__is_quantized(w->type)) {
                 rwkv__quantize_input(xt, w->n_in, xq);
 #ifdef RWKV__AVX512VNNI
-                if (panels) { /* free in decode: holds the input's pairs of blocks */
+                if (panels) {
                     const unsigned char *pairs = (const unsigned char *)(void *)panels;
                     rwkv__prepare_pairs(xq, w->n_in, (unsigned char *)(void *)panels);
 #ifdef _OPENMP
