@@ -1734,9 +1734,9 @@ static void test_sequence_mode(void) {
         {32, 2, 64, 256, RWKV_TYPE_BF16, RWKV_TYPE_F32}, {32, 2, 96, 77, RWKV_TYPE_Q5_1, RWKV_TYPE_F32},
         {32, 1, 64, 77, RWKV_TYPE_Q4_0, RWKV_TYPE_Q8_0}, {64, 1, 128, 256, RWKV_TYPE_Q5_0, RWKV_TYPE_F16},
     };
-    /* token by token (< 4), panels of 16 and 32 tokens, around the default
+    /* token by token (< 8), panels of 16 and 32 tokens, around the default
        chunk of 64 */
-    static const int lens[] = {1, 3, 5, 17, 33, 64, 70, 135};
+    static const int lens[] = {1, 3, 5, 9, 17, 33, 64, 70, 135};
     int32_t tok[135];
     size_t c, l;
     g_section = "sequence mode";
