@@ -3022,6 +3022,17 @@ RWKV__KERNEL void rwkv__gemm_panel_plain(const float *w, size_t w_stride, const 
         }
 }
 
+/* The panel as four blocks of six rows by 16 tokens (AVX2, NEON). */
+typedef void (*rwkv__gemm_6x16_fn)(const float *w, size_t w_stride, const float *xp, size_t stride, int n,
+                                   float *out);
+RWKV__KERNEL void rwkv__gemm_panel_by_6x16(rwkv__gemm_6x16_fn block, const float *w, size_t w_stride,
+                                           const float *xp, int n, int width, float *out) {
+    int r, h;
+    for (r = 0; r < RWKV__PANEL_ROWS; r += 6)
+        for (h = 0; h < width; h += 16)
+            block(w + (size_t)r * w_stride, w_stride, xp + h, (size_t)width, n, out + r * RWKV__PANEL_TOKENS + h);
+}
+
 #ifdef RWKV__AVX2
 /* Six rows by 16 tokens (xp's rows `stride` floats apart): 12 ymm sums, two
    token vectors and a broadcast weight fill the 16 registers. */
@@ -3045,11 +3056,7 @@ RWKV__KERNEL void rwkv__gemm_6x16_avx2(const float *w, size_t w_stride, const fl
 
 RWKV__KERNEL void rwkv__gemm_panel_avx2(const float *w, size_t w_stride, const float *xp, int n, int width,
                                   float *out) {
-    int r, h;
-    for (r = 0; r < RWKV__PANEL_ROWS; r += 6)
-        for (h = 0; h < width; h += 16)
-            rwkv__gemm_6x16_avx2(w + (size_t)r * w_stride, w_stride, xp + h, (size_t)width, n,
-                                 out + r * RWKV__PANEL_TOKENS + h);
+    rwkv__gemm_panel_by_6x16(rwkv__gemm_6x16_avx2, w, w_stride, xp, n, width, out);
 }
 #endif
 
@@ -3120,11 +3127,7 @@ RWKV__KERNEL void rwkv__gemm_6x16_neon(const float *w, size_t w_stride, const fl
 
 RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const float *xp, int n, int width,
                                   float *out) {
-    int r, h;
-    for (r = 0; r < RWKV__PANEL_ROWS; r += 6)
-        for (h = 0; h < width; h += 16)
-            rwkv__gemm_6x16_neon(w + (size_t)r * w_stride, w_stride, xp + h, (size_t)width, n,
-                                 out + r * RWKV__PANEL_TOKENS + h);
+    rwkv__gemm_panel_by_6x16(rwkv__gemm_6x16_neon, w, w_stride, xp, n, width, out);
 }
 #endif
 
@@ -3325,6 +3328,24 @@ RWKV__KERNEL void rwkv__int8_panel_vnni(const rwkv__int8_rows *rows, const unsig
 }
 #endif
 
+/* This thread's part of the per-thread row scratch. */
+static float *rwkv__thread_rows(float *rows, size_t rows_per_thread) {
+#ifdef _OPENMP
+    return rows + (size_t)omp_get_thread_num() * rows_per_thread;
+#else
+    (void)rows_per_thread;
+    return rows;
+#endif
+}
+
+/* Stores a panel's products (out[r * 32 + j]) of rows first.. for the
+   `valid` tokens from t0 into y (rows of n_out). */
+static void rwkv__store_panel(float *y, size_t n_out, const float *out, int first, int n_rows, int t0, int valid) {
+    int r, j;
+    for (j = 0; j < valid; j++)
+        for (r = 0; r < n_rows; r++) y[(size_t)(t0 + j) * n_out + (size_t)(first + r)] = out[r * RWKV__PANEL_TOKENS + j];
+}
+
 /* Width of the panel that starts at token t of T: 32, or 16 for a short
    last one. */
 static int rwkv__panel_width(int t, int T) { return T - t > 16 ? RWKV__PANEL_TOKENS : 16; }
@@ -3365,16 +3386,12 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
     for (g = 0; g < n_groups; g++) {
-#ifdef _OPENMP
-        float *buffer = rows + (size_t)omp_get_thread_num() * rows_per_thread;
-#else
-        float *buffer = rows;
-#endif
+        float *buffer = rwkv__thread_rows(rows, rows_per_thread);
         const int first = g * RWKV__PANEL_ROWS;
         const int n_rows = w->n_out - first < RWKV__PANEL_ROWS ? w->n_out - first : RWKV__PANEL_ROWS;
         rwkv__int8_rows group;
         float out[RWKV__PANEL_ROWS * RWKV__PANEL_TOKENS];
-        int r, t0, j;
+        int r, t0;
         group.q = (signed char *)(void *)buffer;
         group.d = (float *)(void *)(group.q + RWKV__PANEL_ROWS * n_in);
         group.c = group.d + RWKV__PANEL_ROWS * nb;
@@ -3385,9 +3402,7 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
         for (t0 = 0; t0 < T; t0 += RWKV__INT8_PANEL_TOKENS) {
             const int valid = T - t0 < RWKV__INT8_PANEL_TOKENS ? T - t0 : RWKV__INT8_PANEL_TOKENS;
             rwkv__int8_panel_vnni(&group, panels + (size_t)(t0 / RWKV__INT8_PANEL_TOKENS) * panel_bytes, w->n_in, out);
-            for (j = 0; j < valid; j++)
-                for (r = 0; r < n_rows; r++)
-                    y[(size_t)(t0 + j) * n_out + (size_t)(first + r)] = out[r * RWKV__PANEL_TOKENS + j];
+            rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
     }
     (void)n_threads, (void)rows_per_thread;
@@ -3452,16 +3467,12 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
     for (g = 0; g < n_groups; g++) {
-#ifdef _OPENMP
-        float *buffer = rows + (size_t)omp_get_thread_num() * rows_per_thread;
-#else
-        float *buffer = rows;
-#endif
+        float *buffer = rwkv__thread_rows(rows, rows_per_thread);
         const int first = g * RWKV__PANEL_ROWS;
         const int n_rows = w->n_out - first < RWKV__PANEL_ROWS ? w->n_out - first : RWKV__PANEL_ROWS;
         const float *group = buffer;
         float out[RWKV__PANEL_ROWS * RWKV__PANEL_TOKENS];
-        int r, t0, j;
+        int r, t0;
         if (w->type == RWKV_TYPE_F32 && n_rows == RWKV__PANEL_ROWS) /* twelve whole rows in place */
             group = (const float *)(const void *)(w->data + (size_t)first * w->row_bytes);
         else /* a short last group repeats its last row */
@@ -3471,9 +3482,7 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
         for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
             const int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
             rwkv__gemm_panel(group, n_in, panels + (size_t)t0 * n_in, w->n_in, width, out);
-            for (j = 0; j < valid; j++)
-                for (r = 0; r < n_rows; r++)
-                    y[(size_t)(t0 + j) * n_out + (size_t)(first + r)] = out[r * RWKV__PANEL_TOKENS + j];
+            rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
     }
     (void)n_threads, (void)rows_per_thread;
