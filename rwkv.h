@@ -3405,55 +3405,59 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
             rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
     }
-    (void)n_threads, (void)rows_per_thread;
 }
 #endif
 
+/* y = W x for one token: a fused dot product per row, reading the weights
+   in their own type (decoding is bound by memory bandwidth); with xq (8-bit
+   inputs) in integers, on pairs of blocks where VNNI is there (laid out in
+   `panels`, free in decode). With OpenMP the rows are split across
+   n_threads threads. */
+static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_threads, float *panels,
+                         rwkv__q8_block *xq) {
+    int o;
+    if (xq && rwkv__is_quantized(w->type)) {
+        rwkv__quantize_input(x, w->n_in, xq);
+#ifdef RWKV__AVX512VNNI
+        if (panels) {
+            unsigned char *pairs = (unsigned char *)(void *)panels;
+            rwkv__prepare_pairs(xq, w->n_in, pairs);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
+#endif
+            for (o = 0; o < w->n_out; o++)
+                y[o] = rwkv__dot_q8_pairs_vnni(w->type, w->data + (size_t)o * w->row_bytes, pairs, xq, w->n_in);
+            return;
+        }
+#endif
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
+#endif
+        for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot_q8_input(w->type, w->data + (size_t)o * w->row_bytes, xq, w->n_in);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
+#endif
+    for (o = 0; o < w->n_out; o++) y[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, x, w->n_in);
+    (void)panels, (void)n_threads;
+}
+
 /* Y = X W^T for T tokens (x: T rows of n_in floats; y: T rows of n_out).
-   One token (or fewer than RWKV__PANEL_MIN_TOKENS): a fused dot product per
-   row, reading the weights in their own type (decoding is bound by memory
-   bandwidth); with xq (8-bit inputs) in integers, on pairs of blocks where
-   VNNI is there (`panels` then holds the input's pairs). A chunk: x is
-   packed into panels, then the rows are decoded to floats once, twelve at a
-   time, into this thread's part of `rows` (RWKV__PANEL_ROWS * n_in floats a
-   thread; whole groups of F32 rows are used in place) and multiplied with
-   every panel; with xq and VNNI, rwkv__matmul_int8 instead. With OpenMP the
-   rows are split across n_threads threads. */
+   Fewer than RWKV__PANEL_MIN_TOKENS: token by token (rwkv__matvec). A
+   chunk: x is packed into panels, then the rows are decoded to floats once,
+   twelve at a time, into this thread's part of `rows` (RWKV__PANEL_ROWS *
+   n_in floats a thread; whole groups of F32 rows are used in place) and
+   multiplied with every panel; with xq (8-bit inputs) and VNNI,
+   rwkv__matmul_int8 instead. With OpenMP the rows are split across
+   n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, float *panels, rwkv__q8_block *xq) {
     const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS;
     const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
-    int o, g, t;
+    int g, t;
     if (T < RWKV__PANEL_MIN_TOKENS || !panels) {
-        for (t = 0; t < T; t++) {
-            const float *xt = x + (size_t)t * n_in;
-            float *yt = y + (size_t)t * n_out;
-            if (xq && rwkv__is_quantized(w->type)) {
-                rwkv__quantize_input(xt, w->n_in, xq);
-#ifdef RWKV__AVX512VNNI
-                if (panels) {
-                    const unsigned char *pairs = (const unsigned char *)(void *)panels;
-                    rwkv__prepare_pairs(xq, w->n_in, (unsigned char *)(void *)panels);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
-#endif
-                    for (o = 0; o < w->n_out; o++)
-                        yt[o] = rwkv__dot_q8_pairs_vnni(w->type, w->data + (size_t)o * w->row_bytes, pairs, xq, w->n_in);
-                    continue;
-                }
-#endif
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
-#endif
-                for (o = 0; o < w->n_out; o++)
-                    yt[o] = rwkv__dot_q8_input(w->type, w->data + (size_t)o * w->row_bytes, xq, w->n_in);
-            } else {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
-#endif
-                for (o = 0; o < w->n_out; o++) yt[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, xt, w->n_in);
-            }
-        }
+        for (t = 0; t < T; t++) rwkv__matvec(w, x + (size_t)t * n_in, y + (size_t)t * n_out, n_threads, panels, xq);
         return;
     }
 #ifdef RWKV__AVX512VNNI
@@ -3485,7 +3489,6 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
             rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
     }
-    (void)n_threads, (void)rows_per_thread;
 }
 
 /* out = (x - mean) / sqrt(var + eps) * weight + bias; out may be x. */
