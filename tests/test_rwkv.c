@@ -1237,6 +1237,7 @@ static cmp_t cmp_with_ref(const rwkv_model *model, const ref_run_t *rr, const in
         }
     }
     sd = rwkv_state_data(s);
+    CHECK((uintptr_t)sd % 64 == 0); /* cache-line aligned, as documented */
     CHECK_INT(nf, rr->n_state);
     for (i = 0; !bad && i < nf && i < rr->n_state; i++) {
         double b = rr->state[i], e = fabs((double)sd[i] - b) / (1.0 + fabs(b));
