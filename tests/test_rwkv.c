@@ -3431,20 +3431,23 @@ typedef struct simd_twins {
     void (*dequantize)(int, const unsigned char *, int, float *);
     float (*dot_q8_input)(int, const unsigned char *, const rwkv__q8_block *, int);
     void (*gemm_panel)(const float *, size_t, const float *, int, int, float *);
+    void (*dot_rows4)(int, const unsigned char *, size_t, const float *, int, float *); /* x86 only */
 } simd_twins;
 
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
-     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2},
+     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
+     rwkv__dot_rows4_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx2, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
-     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512},
+     rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512,
+     rwkv__dot_rows4_avx512},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
-     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon},
+     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon, NULL},
 #endif
 };
 #endif
@@ -3514,6 +3517,31 @@ static void test_simd_twins(const simd_twins *simd) {
                        worst);
             }
         }
+    }
+    /* four rows of a float type at once (wide inputs, x86): rows an odd
+       number of bytes apart, lengths with and without a tail */
+    if (simd->dot_rows4) {
+        static const int lengths[] = {1, 15, 16, 17, 31, 33, 100, 1056};
+        static const int float_types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16};
+        static unsigned char rows4[4 * (1056 * 4 + 6)];
+        size_t li, fi;
+        for (fi = 0; fi < 3; fi++)
+            for (li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
+                const int n = lengths[li], type = float_types[fi];
+                const size_t row_bytes = rwkv_type_size(type, (uint64_t)n) + 6;
+                float y_plain[4], y_simd[4];
+                double scale = 0.0;
+                for (j = 0; j < n; j++) x[j] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                for (i = 0; i < 4; i++) {
+                    for (j = 0; j < n; j++) w[j] = (float)(rng_unif(&seed) * 2.0 - 1.0), scale += fabs((double)w[j] * x[j]);
+                    rwkv_quantize_row(type, w, n, rows4 + (size_t)i * row_bytes);
+                }
+                rwkv__dot_rows4_plain(type, rows4, row_bytes, x, n, y_plain);
+                simd->dot_rows4(type, rows4, row_bytes, x, n, y_simd);
+                for (i = 0; i < 4; i++)
+                    CHECKF(fabs((double)y_plain[i] - y_simd[i]) <= 1e-5 * scale, "%s %s rows4 n=%d row %d: plain %g simd %g",
+                           simd->name, rwkv_type_name(type), n, i, y_plain[i], y_simd[i]);
+            }
     }
     /* the odd-length tails of the float kernels */
     for (i = 1; i < 40; i++) {
@@ -3608,8 +3636,47 @@ static void test_vnni_twins(void) {
 }
 #endif
 
+/* A matrix times a vector whose input is wider than RWKV__WIDE_INPUT
+   (8192; on x86, four rows at a time): every row equal to its plain dot
+   product, with a row count that leaves three rows over, on 1 and 2
+   threads. */
+static void test_wide_matvec(void) {
+    enum { N_IN = 8192 + 48, N_OUT = 7 };
+    static const int float_types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16};
+    static float w[N_IN], x[N_IN], y[N_OUT];
+    static unsigned char data[N_OUT * N_IN * 4];
+    rng_t seed = {777};
+    size_t fi;
+    int i, o, threads;
+    for (i = 0; i < N_IN; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+    for (fi = 0; fi < 3; fi++) {
+        const int type = float_types[fi];
+        rwkv__matrix m;
+        double scale[N_OUT];
+        m.data = data, m.type = type, m.n_in = N_IN, m.n_out = N_OUT;
+        m.row_bytes = rwkv_type_size(type, N_IN);
+        for (o = 0; o < N_OUT; o++) {
+            scale[o] = 0.0;
+            for (i = 0; i < N_IN; i++) w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0), scale[o] += fabs((double)w[i] * x[i]);
+            rwkv_quantize_row(type, w, N_IN, data + (size_t)o * m.row_bytes);
+        }
+        for (threads = 1; threads <= 2; threads++) {
+            rwkv__matvec(&m, x, y, threads, NULL, NULL);
+            for (o = 0; o < N_OUT; o++) {
+                const unsigned char *row = data + (size_t)o * m.row_bytes;
+                const float plain = type == RWKV_TYPE_F32 ? rwkv__dot_f32_plain(row, x, N_IN)
+                                    : type == RWKV_TYPE_F16 ? rwkv__dot_f16_plain(row, x, N_IN)
+                                                            : rwkv__dot_bf16_plain(row, x, N_IN);
+                CHECKF(fabs((double)plain - y[o]) <= 1e-5 * scale[o], "wide %s row %d, %d threads: plain %g, got %g",
+                       rwkv_type_name(type), o, threads, plain, y[o]);
+            }
+        }
+    }
+}
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
+    test_wide_matvec();
 #if defined(RWKV__AVX2) || defined(RWKV__NEON)
     {
         size_t i;
