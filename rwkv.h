@@ -2936,73 +2936,88 @@ static float rwkv__dot_q4_q5_avx512(const unsigned char *row, const float *x, in
 #if defined(RWKV__AVX512) && defined(__AVX512VNNI__)
 #define RWKV__AVX512VNNI 1
 /* Decode with 8-bit inputs on AVX-512 VNNI: two blocks per instruction.
-   The quantized input is laid out once per matrix in pairs of blocks (192
-   bytes): their 64 bytes qx, then 16 floats dx (each block's, eight times)
-   and 16 floats dx sum(qx) / 8 (likewise), so that a pair's integer sums
-   (eight lanes a block) are scaled lane by lane and the block offsets
-   (Q4_0 -8 d, Q5_0 -16 d, Q4_1/Q5_1 m) summed in a second vector. */
-#define RWKV__PAIR_BYTES 192
+   The quantized input is laid out once per matrix in pairs of blocks, a
+   pair to 128 bytes: their 64 bytes qx, then four floats dx0, dx1, k0, k1,
+   one cache line and a quarter (with dx and k spread over the 16 lanes,
+   192 bytes a pair, decode was 4-10% slower). k carries the type's block
+   offset: a block's product is
+       dw dx sum(qw qx) + k dw     with k = c dx sum(qx),
+   c = -8 (Q4_0), -16 (Q5_0); for Q4_1/Q5_1 (c = 1) the minimum m takes
+   the place of dw in the second term. Q8_0 (c = 0) has signed weights:
+   vpdpbusd's unsigned operand is then qx + 128, and 128 sum(qw) is taken
+   back by a second vpdpbusd (measured faster than qw + 128 with k). */
+#define RWKV__PAIR_BYTES 128
 
-RWKV__KERNEL void rwkv__prepare_pairs(const rwkv__q8_block *x, int n, unsigned char *pairs) {
-    int p, j;
+/* The offset factor c above, by type. */
+static float rwkv__pair_offset(int type) {
+    return type == RWKV_TYPE_Q8_0 ? 0.0f : type == RWKV_TYPE_Q4_0 ? -8.0f : type == RWKV_TYPE_Q5_0 ? -16.0f : 1.0f;
+}
+
+RWKV__KERNEL void rwkv__prepare_pairs(int type, const rwkv__q8_block *x, int n, unsigned char *pairs) {
+    const float c = rwkv__pair_offset(type);
+    int p;
     for (p = 0; p < n / 64; p++, x += 2, pairs += RWKV__PAIR_BYTES) {
-        float *dx = (float *)(void *)(pairs + 64), *k = dx + 16;
+        float *scales = (float *)(void *)(pairs + 64);
         memcpy(pairs, x[0].q, 32);
         memcpy(pairs + 32, x[1].q, 32);
-        for (j = 0; j < 8; j++) {
-            dx[j] = x[0].d, dx[8 + j] = x[1].d;
-            k[j] = x[0].d * (float)x[0].sum / 8.0f, k[8 + j] = x[1].d * (float)x[1].sum / 8.0f;
-        }
+        scales[0] = x[0].d, scales[1] = x[1].d;
+        scales[2] = c * x[0].d * (float)x[0].sum, scales[3] = c * x[1].d * (float)x[1].sum;
     }
 }
 
-/* Two f16 values (at p and p + step) spread over the lanes 0-7 and 8-15. */
-static __m512 rwkv__pair_of_halves(const unsigned char *p, int step) {
-    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)rwkv__le16(p + step)),
-                                            _mm_set1_epi16((short)rwkv__le16(p))));
+/* Two f16 values (at p and p + step) as floats h0, h1, h0, h1. */
+static __m128 rwkv__two_halves(const unsigned char *p, int step) {
+    return _mm_cvtph_ps(_mm_set1_epi32((int)(rwkv__le16(p) | (uint32_t)rwkv__le16(p + step) << 16)));
 }
 
-/* The loop for one type (the flags are constants where it is inlined). */
+/* The loop for one type (the flags are constants where it is inlined).
+   Per pair the scales are multiplied in four lanes (dw dx for each block,
+   then k dw, gathered apart), and one permute spreads dw dx over the eight
+   lanes of each block's integer sums. */
 RWKV__ALWAYS_INLINE float rwkv__dot_q8_pairs_loop(const unsigned char *row, const unsigned char *pairs,
                                                   const rwkv__q8_block *x, int n, int type, int has_min,
                                                   int five_bits) {
-    const int block_bytes = (int)rwkv_type_size(type, 32), n_pairs = n / 64;
+    const int block_bytes = type == RWKV_TYPE_Q8_0 ? 34 : 18 + 2 * has_min + 4 * five_bits, n_pairs = n / 64;
     const __m512i low4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc = _mm512_setzero_ps(), offsets = _mm512_setzero_ps();
+    const __m512i spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 offsets = _mm_setzero_ps();
     int p;
     for (p = 0; p < n_pairs; p++, row += 2 * block_bytes, pairs += RWKV__PAIR_BYTES) {
         const __m512i qx = _mm512_loadu_si512(pairs);
-        const __m512 dx = _mm512_loadu_ps((const float *)(const void *)(pairs + 64));
-        const __m512 dw = rwkv__pair_of_halves(row, block_bytes);
-        __m512i sums;
+        const __m128 xs = _mm_loadu_ps((const float *)(const void *)(pairs + 64));
+        const __m128 scaled = _mm_mul_ps(xs, rwkv__two_halves(row, block_bytes));
+        __m512i qw, sums;
         if (type == RWKV_TYPE_Q8_0) {
-            /* vpdpbusd's unsigned operand is x + 128; take 128 sum(qw) back */
-            const __m512i qw = _mm512_inserti64x4(
+            qw = _mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2))),
                 _mm256_loadu_si256((const __m256i *)(const void *)(row + block_bytes + 2)), 1);
-            sums = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(qx, flip), qw),
-                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, qw));
         } else {
             const int qs_offset = 2 + 2 * has_min + 4 * five_bits;
             const __m256i both = _mm256_set_m128i(
                 _mm_loadu_si128((const __m128i *)(const void *)(row + block_bytes + qs_offset)),
                 _mm_loadu_si128((const __m128i *)(const void *)(row + qs_offset)));
             /* lanes: low nibbles of block 0, high of block 0, low and high of block 1 */
-            __m512i qw = _mm512_shuffle_i64x2(_mm512_castsi256_si512(both), _mm512_castsi256_si512(both), 0x50);
+            qw = _mm512_shuffle_i64x2(_mm512_castsi256_si512(both), _mm512_castsi256_si512(both), 0x50);
             qw = _mm512_and_si512(_mm512_mask_srli_epi16(qw, 0xFF00FF00u, qw, 4), low4);
             if (five_bits) {
                 const __mmask64 high = (__mmask64)rwkv__le32(row + 2 + 2 * has_min) |
                                        (__mmask64)rwkv__le32(row + block_bytes + 2 + 2 * has_min) << 32;
                 qw = _mm512_or_si512(qw, _mm512_maskz_mov_epi8(high, sixteen));
             }
-            sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qw, qx);
-            offsets = _mm512_fmadd_ps(has_min ? rwkv__pair_of_halves(row + 2, block_bytes) : dw,
-                                      _mm512_loadu_ps((const float *)(const void *)(pairs + 128)), offsets);
         }
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(dw, dx), acc);
+        sums = type == RWKV_TYPE_Q8_0
+                   ? _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(qx, flip), qw),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, qw))
+                   : _mm512_dpbusd_epi32(_mm512_setzero_si512(), qw, qx);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scaled)),
+                              acc);
+        if (type != RWKV_TYPE_Q8_0)
+            offsets = has_min ? _mm_fmadd_ps(xs, rwkv__two_halves(row + 2, block_bytes), offsets)
+                              : _mm_add_ps(offsets, scaled);
     }
-    return _mm512_reduce_add_ps(acc) +
-           (has_min ? 1.0f : (five_bits ? -16.0f : -8.0f)) * _mm512_reduce_add_ps(offsets) +
+    offsets = _mm_movehl_ps(offsets, offsets); /* lanes 2 and 3: the k terms */
+    return _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_add_ss(offsets, _mm_shuffle_ps(offsets, offsets, 1))) +
            rwkv__dot_q8_input_avx2(type, row, x + 2 * n_pairs, n - 64 * n_pairs);
 }
 
@@ -3519,7 +3534,7 @@ static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_
 #ifdef RWKV__AVX512VNNI
         if (panels) {
             unsigned char *pairs = (unsigned char *)(void *)panels;
-            rwkv__prepare_pairs(xq, w->n_in, pairs);
+            rwkv__prepare_pairs(w->type, xq, w->n_in, pairs);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in >= RWKV__MIN_PARALLEL)
 #endif

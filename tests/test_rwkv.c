@@ -3608,7 +3608,7 @@ static void test_vnni_twins(void) {
                 float plain, vnni;
                 for (i = 0; i < n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0), dot_scale += fabs(x[i]);
                 rwkv__quantize_input(x, n, blocks);
-                rwkv__prepare_pairs(blocks, n, pairs);
+                rwkv__prepare_pairs(type, blocks, n, pairs);
                 plain = rwkv__dot_q8_input_plain(type, packed[3], blocks, n);
                 vnni = rwkv__dot_q8_pairs_vnni(type, packed[3], pairs, blocks, n);
                 CHECKF(fabs((double)plain - vnni) <= 1e-5 * dot_scale, "%s n=%d: VNNI dot %g, plain %g",
