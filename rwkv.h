@@ -2320,6 +2320,11 @@ RWKV__KERNEL float rwkv__dot_bf16_avx2(const unsigned char *row, const float *x,
    than they save), so this is only for wide ones. */
 #define RWKV__WIDE_INPUT 8192
 
+/* One row of F32, F16 or BF16 (the tails of the four-row kernels). */
+static float rwkv__dot_float_avx2(int type, const unsigned char *row, const float *x, int n) {
+    return type == RWKV_TYPE_F32 ? rwkv__dot_f32_avx2(row, x, n) : rwkv__dot_half_avx2(row, x, n, type == RWKV_TYPE_BF16);
+}
+
 RWKV__ALWAYS_INLINE __m256 rwkv__load8_float(int type, const unsigned char *p) {
     return type == RWKV_TYPE_F32 ? _mm256_loadu_ps((const float *)(const void *)p)
            : type == RWKV_TYPE_F16 ? rwkv__load8_f16(p)
@@ -2345,12 +2350,9 @@ RWKV__ALWAYS_INLINE void rwkv__dot_rows4_loop_avx2(int type, const unsigned char
             }
         }
     }
-    for (r = 0; r < 4; r++) {
-        const unsigned char *rest = row + r * row_bytes + (size_t)i * size;
+    for (r = 0; r < 4; r++)
         y[r] = rwkv__hsum_avx2(_mm256_add_ps(acc[r][0], acc[r][1])) +
-               (type == RWKV_TYPE_F32 ? rwkv__dot_f32_avx2(rest, x + i, n - i)
-                                      : rwkv__dot_half_avx2(rest, x + i, n - i, type == RWKV_TYPE_BF16));
-    }
+               rwkv__dot_float_avx2(type, row + r * row_bytes + (size_t)i * size, x + i, n - i);
 }
 
 /* Four consecutive rows of F32, F16 or BF16 times one wide input. */
@@ -2866,12 +2868,9 @@ RWKV__ALWAYS_INLINE void rwkv__dot_rows4_loop_avx512(int type, const unsigned ch
             }
         }
     }
-    for (r = 0; r < 4; r++) {
-        const unsigned char *rest = row + r * row_bytes + (size_t)i * size;
+    for (r = 0; r < 4; r++)
         y[r] = _mm512_reduce_add_ps(acc[r]) +
-               (type == RWKV_TYPE_F32 ? rwkv__dot_f32_avx2(rest, x + i, n - i)
-                                      : rwkv__dot_half_avx2(rest, x + i, n - i, type == RWKV_TYPE_BF16));
-    }
+               rwkv__dot_float_avx2(type, row + r * row_bytes + (size_t)i * size, x + i, n - i);
 }
 
 RWKV__KERNEL void rwkv__dot_rows4_avx512(int type, const unsigned char *row, size_t row_bytes, const float *x,
