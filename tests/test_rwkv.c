@@ -3518,17 +3518,18 @@ static void test_simd_twins(const simd_twins *simd) {
             }
         }
     }
-    /* four rows of a float type at once (wide inputs, x86): rows an odd
-       number of bytes apart, lengths with and without a tail */
+    /* four rows of a float type at once (wide inputs, x86): rows 4 bytes
+       off any vector alignment apart, lengths with and without a tail */
     if (simd->dot_rows4) {
         static const int lengths[] = {1, 15, 16, 17, 31, 33, 100, 1056};
         static const int float_types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_BF16};
-        static unsigned char rows4[4 * (1056 * 4 + 6)];
+        static float rows4_floats[4 * (1056 + 1)];
+        unsigned char *rows4 = (unsigned char *)rows4_floats;
         size_t li, fi;
         for (fi = 0; fi < 3; fi++)
             for (li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
                 const int n = lengths[li], type = float_types[fi];
-                const size_t row_bytes = rwkv_type_size(type, (uint64_t)n) + 6;
+                const size_t row_bytes = (rwkv_type_size(type, (uint64_t)n) + 3) / 4 * 4 + 4;
                 float y_plain[4], y_simd[4];
                 double scale = 0.0;
                 for (j = 0; j < n; j++) x[j] = (float)(rng_unif(&seed) * 2.0 - 1.0);
