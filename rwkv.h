@@ -866,8 +866,9 @@ static size_t rwkv__ffn_state_offset(const rwkv_model *m) {
     return rwkv__layer_state_floats(m) - (size_t)m->n_embd;
 }
 
-static void *rwkv__align32(void *p) {
-    return (void *)(((uintptr_t)p + 31u) & ~(uintptr_t)31u);
+/* p rounded up to a multiple of `to` (a power of two). */
+static void *rwkv__align(void *p, uintptr_t to) {
+    return (void *)(((uintptr_t)p + to - 1u) & ~(to - 1u));
 }
 
 static int rwkv__tensor_compare(const void *a, const void *b) {
@@ -1336,7 +1337,7 @@ static rwkv_result rwkv__bin_parse(rwkv_model *m, const unsigned char *data, siz
         r.size = size;
         r.pos = 24;
         r.bad = 0;
-        out = pass ? (unsigned char *)rwkv__align32(m->owned_data) : NULL;
+        out = pass ? (unsigned char *)rwkv__align(m->owned_data, 32) : NULL;
         m->n_tensors = 0;
         while (r.pos < size) {
             uint32_t n_dims = rwkv__read_u32(&r), key_len = rwkv__read_u32(&r);
@@ -1983,7 +1984,7 @@ RWKVDEF rwkv_result rwkv_model_load_memory(rwkv_model **model, const void *data,
             rwkv_model_free(m);
             return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
         }
-        bytes = (const unsigned char *)memcpy(rwkv__align32(m->read_buffer), data, size);
+        bytes = (const unsigned char *)memcpy(rwkv__align(m->read_buffer, 32), data, size);
     }
     return rwkv__model_finish(m, bytes, size, model, error);
 }
@@ -2028,7 +2029,7 @@ RWKVDEF rwkv_result rwkv_model_load_file(rwkv_model **model, const char *path,
             return rwkv__fail(error, RWKV_ERROR_IO, "%s: cannot read", path);
         }
         size = (size_t)len;
-        data = (unsigned char *)rwkv__align32(m->read_buffer);
+        data = (unsigned char *)rwkv__align(m->read_buffer, 32);
         if (fread(data, 1, size, f) != size) {
             fclose(f);
             rwkv_model_free(m);
@@ -3032,6 +3033,12 @@ RWKV__KERNEL float rwkv__dot_q8_pairs_vnni(int type, const unsigned char *row, c
 }
 #endif
 
+#if defined(RWKV__AVX512)
+#define rwkv__dot_rows4 rwkv__dot_rows4_avx512
+#elif defined(RWKV__AVX2)
+#define rwkv__dot_rows4 rwkv__dot_rows4_avx2
+#endif
+
 #if defined(RWKV__AVX2)
 #define rwkv__dot_q8_input rwkv__dot_q8_input_avx2
 #elif defined(RWKV__NEON)
@@ -3555,13 +3562,8 @@ static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
 #endif
-        for (o = 0; o < n_quads; o++) {
-#ifdef RWKV__AVX512
-            rwkv__dot_rows4_avx512(w->type, w->data + (size_t)4 * o * w->row_bytes, w->row_bytes, x, w->n_in, y + 4 * o);
-#else
-            rwkv__dot_rows4_avx2(w->type, w->data + (size_t)4 * o * w->row_bytes, w->row_bytes, x, w->n_in, y + 4 * o);
-#endif
-        }
+        for (o = 0; o < n_quads; o++)
+            rwkv__dot_rows4(w->type, w->data + (size_t)4 * o * w->row_bytes, w->row_bytes, x, w->n_in, y + 4 * o);
         for (o = 4 * n_quads; o < w->n_out; o++) y[o] = rwkv__dot(w->type, w->data + (size_t)o * w->row_bytes, x, w->n_in);
         return;
     }
@@ -3688,7 +3690,7 @@ RWKVDEF rwkv_result rwkv_state_create(const rwkv_model *model, rwkv_state **stat
             RWKV__LINE_FLOATS(RWKV_CHUNK * (size_t)model->n_ffn) + RWKV_CHUNK * (size_t)model->max_lora;
     s = (rwkv_state *)rwkv__calloc(1, sizeof(rwkv_state) + 64 + total * sizeof(float));
     if (!s) return rwkv__fail(error, RWKV_ERROR_OUT_OF_MEMORY, "out of memory");
-    p = (float *)(void *)((char *)(s + 1) + (64 - (uintptr_t)(s + 1) % 64) % 64);
+    p = (float *)rwkv__align(s + 1, 64);
     s->model = model;
     s->data = p, p += RWKV__LINE_FLOATS(n_floats);
     s->n_floats = n_floats;
@@ -3769,7 +3771,7 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads) {
     if (panel_floats) {
         block = rwkv__calloc(panel_floats + (size_t)n_threads * rows_per_thread + 16, sizeof(float));
         if (!block) return RWKV_ERROR_OUT_OF_MEMORY;
-        aligned = (float *)(void *)((char *)block + (64 - (uintptr_t)block % 64) % 64);
+        aligned = (float *)rwkv__align(block, 64);
         RWKV_FREE(state->prefill_block);
         state->prefill_block = block;
         state->panels = aligned;
