@@ -2474,8 +2474,10 @@ typedef struct rwkv__q8_block {
     signed char q[32];
 } rwkv__q8_block;
 
-/* One block of 32 inputs: q = round(x 127 / max|x|); d = max|x| / 127. */
-static void rwkv__quantize_block(const float *x, rwkv__q8_block *out) {
+/* One block of 32 inputs: q = round(x 127 / max|x|); d = max|x| / 127.
+   The SIMD twins give the same bits (lrintf rounds half to even, as the
+   vector conversions do; NaN inputs are ignored by max|x| in all three). */
+RWKV__KERNEL void rwkv__quantize_block_plain(const float *x, rwkv__q8_block *out) {
     float amax = 0.0f, id;
     int32_t sum = 0;
     int j;
@@ -2488,11 +2490,6 @@ static void rwkv__quantize_block(const float *x, rwkv__q8_block *out) {
         sum += q;
     }
     out->sum = sum;
-}
-
-static void rwkv__quantize_input(const float *x, int n, rwkv__q8_block *out) {
-    int b;
-    for (b = 0; b < n / 32; b++) rwkv__quantize_block(x + 32 * b, out + b);
 }
 
 RWKV__KERNEL float rwkv__dot_q8_input_plain(int type, const unsigned char *row,
@@ -2740,6 +2737,31 @@ static int32_t rwkv__dot_s8x32_neon(int8x16_t a0, int8x16_t a1, int8x16_t b0, in
     return vaddvq_s32(acc);
 }
 
+static void rwkv__quantize_block_neon(const float *x, rwkv__q8_block *out) {
+    float32x4_t v[8], amax4 = vdupq_n_f32(0.0f);
+    int32x4_t sums = vdupq_n_s32(0);
+    int8x16_t q[2];
+    float amax, id;
+    int j;
+    for (j = 0; j < 8; j++) {
+        v[j] = vld1q_f32(x + 4 * j);
+        amax4 = vmaxnmq_f32(amax4, vabsq_f32(v[j])); /* maxnm: a NaN loses, as in the plain twin */
+    }
+    amax = vmaxnmvq_f32(amax4);
+    out->d = amax / 127.0f;
+    id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (j = 0; j < 2; j++) {
+        int32x4_t i0 = vcvtnq_s32_f32(vmulq_n_f32(v[4 * j], id)), i1 = vcvtnq_s32_f32(vmulq_n_f32(v[4 * j + 1], id));
+        int32x4_t i2 = vcvtnq_s32_f32(vmulq_n_f32(v[4 * j + 2], id)), i3 = vcvtnq_s32_f32(vmulq_n_f32(v[4 * j + 3], id));
+        sums = vaddq_s32(sums, vaddq_s32(vaddq_s32(i0, i1), vaddq_s32(i2, i3)));
+        q[j] = vcombine_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(i0), vqmovn_s32(i1))),
+                           vqmovn_s16(vcombine_s16(vqmovn_s32(i2), vqmovn_s32(i3))));
+    }
+    vst1q_s8(out->q, q[0]);
+    vst1q_s8(out->q + 16, q[1]);
+    out->sum = vaddvq_s32(sums);
+}
+
 /* Integer products with a quantized input: the block's integer sum is
    exact, and the float arithmetic around it is the plain kernel's, so the
    result is the plain kernel's, bit for bit (without -ffp-contract=fast). */
@@ -2786,6 +2808,36 @@ static __m256i rwkv__bits_to_bytes(uint32_t bits) {
     const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfell); /* all but bit j%8 */
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
     return _mm256_cmpeq_epi8(_mm256_or_si256(v, others), _mm256_set1_epi64x(-1));
+}
+
+static void rwkv__quantize_block_avx2(const float *x, rwkv__q8_block *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], amax8 = _mm256_setzero_ps(), scale;
+    __m256i i[4], q;
+    __m128 m;
+    __m128i s;
+    float amax, id;
+    int j;
+    for (j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        amax8 = _mm256_max_ps(_mm256_andnot_ps(sign, v[j]), amax8); /* a NaN loses, as in the plain twin */
+    }
+    m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+    out->d = amax / 127.0f;
+    id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    scale = _mm256_set1_ps(id);
+    for (j = 0; j < 4; j++) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], scale));
+    /* the packs interleave 128-bit lanes: 4-byte groups come out as
+       x0-3 x8-11 x16-19 x24-27 x4-7 ...; the permute puts them in order */
+    q = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    q = _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)out->q, q);
+    i[0] = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    s = _mm_add_epi32(_mm256_castsi256_si128(i[0]), _mm256_extracti128_si256(i[0], 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    out->sum = _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)));
 }
 
 static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x,
@@ -3018,7 +3070,7 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q8_pairs_loop(const unsigned char *row, cons
     }
     offsets = _mm_movehl_ps(offsets, offsets); /* lanes 2 and 3: the k terms */
     return _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_add_ss(offsets, _mm_shuffle_ps(offsets, offsets, 1))) +
-           rwkv__dot_q8_input_avx2(type, row, x + 2 * n_pairs, n - 64 * n_pairs);
+           (n % 64 ? rwkv__dot_q8_input_avx2(type, row, x + 2 * n_pairs, n - 64 * n_pairs) : 0.0f);
 }
 
 RWKV__KERNEL float rwkv__dot_q8_pairs_vnni(int type, const unsigned char *row, const unsigned char *pairs,
@@ -3041,11 +3093,19 @@ RWKV__KERNEL float rwkv__dot_q8_pairs_vnni(int type, const unsigned char *row, c
 
 #if defined(RWKV__AVX2)
 #define rwkv__dot_q8_input rwkv__dot_q8_input_avx2
+#define rwkv__quantize_block rwkv__quantize_block_avx2
 #elif defined(RWKV__NEON)
 #define rwkv__dot_q8_input rwkv__dot_q8_input_neon
+#define rwkv__quantize_block rwkv__quantize_block_neon
 #else
 #define rwkv__dot_q8_input rwkv__dot_q8_input_plain
+#define rwkv__quantize_block rwkv__quantize_block_plain
 #endif
+
+static void rwkv__quantize_input(const float *x, int n, rwkv__q8_block *out) {
+    int b;
+    for (b = 0; b < n / 32; b++) rwkv__quantize_block(x + 32 * b, out + b);
+}
 
 static int rwkv__is_quantized(int type) {
     return type != RWKV_TYPE_F32 && type != RWKV_TYPE_F16 && type != RWKV_TYPE_BF16;

@@ -30,6 +30,7 @@
 #include "rwkv.h"
 #include "tools/gguf_writer.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -3432,22 +3433,24 @@ typedef struct simd_twins {
     float (*dot_q8_input)(int, const unsigned char *, const rwkv__q8_block *, int);
     void (*gemm_panel)(const float *, size_t, const float *, int, int, float *);
     void (*dot_rows4)(int, const unsigned char *, size_t, const float *, int, float *); /* x86 only */
+    void (*quantize_block)(const float *, rwkv__q8_block *);
 } simd_twins;
 
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
      rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
-     rwkv__dot_rows4_avx2},
+     rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx2, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
      rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512,
-     rwkv__dot_rows4_avx512},
+     rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
-     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon, NULL},
+     rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon, NULL,
+     rwkv__quantize_block_neon},
 #endif
 };
 #endif
@@ -3675,13 +3678,52 @@ static void test_wide_matvec(void) {
     }
 }
 
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
+/* Quantizing an input block: the SIMD twin gives the plain twin's bits (d,
+   sum and every q), on blocks of every magnitude, ties at .5 (rounded to
+   even), an all-zero block, a lone value, values up to FLT_MAX and NaNs. */
+static void test_quantize_block_twin(const simd_twins *simd) {
+    static const double scales[] = {1e-30, 1e-3, 1.0, 3.0e4, 1e30};
+    float x[32];
+    rwkv__q8_block plain, fast;
+    rng_t seed = {777};
+    int trial, j;
+    for (trial = 0; trial < 200 + 6; trial++) {
+        for (j = 0; j < 32; j++)
+            x[j] = (float)((rng_unif(&seed) * 2.0 - 1.0) * scales[trial % 5]);
+        if (trial == 200) memset(x, 0, sizeof x);
+        if (trial == 201) memset(x, 0, sizeof x), x[17] = -2.5f;
+        if (trial == 202) /* amax 127: q = x exactly, halves are ties */
+            for (j = 0; j < 32; j++) x[j] = j == 0 ? 127.0f : (float)(j - 16) + (j % 2 ? 0.5f : 0.0f);
+        if (trial == 203) x[5] = FLT_MAX, x[6] = -FLT_MAX;
+        if (trial == 204) x[3] = NAN;
+        if (trial == 205) x[0] = NAN, x[31] = -0.0f;
+        memset(&plain, 0x55, sizeof plain), memset(&fast, 0xaa, sizeof fast);
+        rwkv__quantize_block_plain(x, &plain);
+        simd->quantize_block(x, &fast);
+        if (trial >= 204) { /* the NaN's own q is unspecified: compare the others */
+            for (j = 0; j < 32; j++)
+                if (isnan(x[j])) plain.q[j] = fast.q[j] = 0;
+            plain.sum = fast.sum = 0;
+        }
+        CHECKF(!memcmp(&plain.d, &fast.d, sizeof plain.d) && plain.sum == fast.sum &&
+                   !memcmp(plain.q, fast.q, sizeof plain.q),
+               "%s quantize block %d: d %g/%g sum %d/%d", simd->name, trial, plain.d, fast.d, (int)plain.sum,
+               (int)fast.sum);
+    }
+}
+#endif
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
     test_wide_matvec();
 #if defined(RWKV__AVX2) || defined(RWKV__NEON)
     {
         size_t i;
-        for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) test_simd_twins(&k_simd_twins[i]);
+        for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) {
+            test_simd_twins(&k_simd_twins[i]);
+            test_quantize_block_twin(&k_simd_twins[i]);
+        }
     }
 #ifdef RWKV__AVX512VNNI
     test_vnni_twins();
