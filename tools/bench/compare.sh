@@ -7,6 +7,7 @@
 # A shape "V-NAME" (7-0.1b) means the files rwkvV-NAME-<TYPE>.bin/.gguf.
 # CHUNKS: rwkv.cpp's chunk sizes to try (default 32,64,128; on the 430M shape
 # rwkv.cpp runs out of its context pool at 128 after 32 and 64: use 32,64).
+# TYPES: the weight types to run (default FP32 FP16 Q8_0 Q5_1 Q4_0).
 # Each GGUF is dropped from the page cache and read back once before its
 # runs: a file just written (by bin/rwkv convert) stays in the cache as it
 # was written, and decoding from its memory map was then up to 25% slower
@@ -21,7 +22,7 @@ fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV
 }
 for shape in $shapes; do
   case $shape in *-*) stem=rwkv$shape;; *) stem=rwkv4-$shape;; esac
-  for type in FP32 FP16 Q8_0 Q5_1 Q4_0; do
+  for type in ${TYPES:-FP32 FP16 Q8_0 Q5_1 Q4_0}; do
     recache "$dir/$stem-$type.gguf"
     for threads in 1 2; do
       for rep in $(seq "$reps"); do
