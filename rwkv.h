@@ -3743,6 +3743,164 @@ static void rwkv__layer_norm(float *out, const float *x, const float *weight, co
         rwkv__layer_norm_eps(out + (size_t)t * (size_t)n, x + (size_t)t * (size_t)n, weight, bias, n, 1e-5f);
 }
 
+/* ---- Kernels: exponentials over channels (RWKV-4's WKV, sigmoid gates) --- */
+
+/* RWKV-4's WKV for one token over channels 0..n-1 (rwkv__time_mix_v4 gives
+   the equations): out = sigmoid(r) wkv, and the state aa, bb, pp updated
+   in place. With expf per channel this took 6% of a 169M prefill; the SIMD
+   twins compute e^x with rwkv__exp_avx2/_neon and agree with this one
+   within float rounding. */
+RWKV__KERNEL void rwkv__wkv4_step_plain(const float *k, const float *v, const float *r, const float *first,
+                                        const float *decay, float *aa, float *bb, float *pp, float *out, int n) {
+    int i;
+    for (i = 0; i < n; i++) {
+        /* output for this token, with the bonus u (first) */
+        float ww = first[i] + k[i];
+        float p = pp[i] > ww ? pp[i] : ww;
+        float e1 = expf(pp[i] - p), e2 = expf(ww - p);
+        const float wkv = (e1 * aa[i] + e2 * v[i]) / (e1 * bb[i] + e2);
+        /* state for the next token: decay the past by e^w, add this token */
+        ww = decay[i] + pp[i];
+        p = ww > k[i] ? ww : k[i];
+        e1 = expf(ww - p);
+        e2 = expf(k[i] - p);
+        aa[i] = e1 * aa[i] + e2 * v[i];
+        bb[i] = e1 * bb[i] + e2;
+        pp[i] = p;
+        out[i] = 1.0f / (1.0f + expf(-r[i])) * wkv;
+    }
+}
+
+/* y *= sigmoid(r), the receptance gate of the channel mix. */
+RWKV__KERNEL void rwkv__gate_sigmoid_plain(float *y, const float *r, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] *= 1.0f / (1.0f + expf(-r[i]));
+}
+
+/* e^x by lanes, in both twins: x = n ln2 + f with |f| <= ln2 / 2 (ln2 in
+   two parts, so n ln2 is exact), e^f by its Taylor series to degree 7
+   (truncation under 6e-9), 2^n written into the exponent bits. Within 2
+   ulp of expf (tests/test_rwkv.c). Below -87.33, where 2^n would leave
+   the normal floats, 0 (expf gives subnormals there); from 88.38 (n = 128)
+   up, infinity (e^x is then within a factor 1.42 of FLT_MAX). */
+#define RWKV__EXP_MIN (-87.33654f)
+#define RWKV__EXP_MAX 88.5f
+#define RWKV__LOG2E 1.44269504f
+#define RWKV__LN2_HI 0.693145751953125f
+#define RWKV__LN2_LO 1.42860677e-6f
+
+#ifdef RWKV__AVX2
+static __m256 rwkv__exp_avx2(__m256 x) {
+    static const float taylor[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    const __m256 low = _mm256_set1_ps(RWKV__EXP_MIN);
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, low), _mm256_set1_ps(RWKV__EXP_MAX));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(RWKV__LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(RWKV__LN2_LO),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(RWKV__LN2_HI), xc));
+    const __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 p = _mm256_set1_ps(taylor[0]);
+    int j;
+    for (j = 1; j < 8; j++) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(taylor[j]));
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(two_n)), _mm256_cmp_ps(x, low, _CMP_GE_OQ));
+}
+
+static __m256 rwkv__sigmoid_avx2(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, rwkv__exp_avx2(_mm256_xor_ps(x, _mm256_set1_ps(-0.0f)))));
+}
+
+RWKV__KERNEL void rwkv__wkv4_step_avx2(const float *k, const float *v, const float *r, const float *first,
+                                       const float *decay, float *aa, float *bb, float *pp, float *out, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 kk = _mm256_loadu_ps(k + i), vv = _mm256_loadu_ps(v + i);
+        const __m256 a = _mm256_loadu_ps(aa + i), b = _mm256_loadu_ps(bb + i), q = _mm256_loadu_ps(pp + i);
+        __m256 ww = _mm256_add_ps(_mm256_loadu_ps(first + i), kk);
+        __m256 p = _mm256_max_ps(q, ww);
+        __m256 e1 = rwkv__exp_avx2(_mm256_sub_ps(q, p)), e2 = rwkv__exp_avx2(_mm256_sub_ps(ww, p));
+        const __m256 wkv = _mm256_div_ps(_mm256_add_ps(_mm256_mul_ps(e1, a), _mm256_mul_ps(e2, vv)),
+                                         _mm256_add_ps(_mm256_mul_ps(e1, b), e2));
+        ww = _mm256_add_ps(_mm256_loadu_ps(decay + i), q);
+        p = _mm256_max_ps(ww, kk);
+        e1 = rwkv__exp_avx2(_mm256_sub_ps(ww, p));
+        e2 = rwkv__exp_avx2(_mm256_sub_ps(kk, p));
+        _mm256_storeu_ps(aa + i, _mm256_add_ps(_mm256_mul_ps(e1, a), _mm256_mul_ps(e2, vv)));
+        _mm256_storeu_ps(bb + i, _mm256_add_ps(_mm256_mul_ps(e1, b), e2));
+        _mm256_storeu_ps(pp + i, p);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(rwkv__sigmoid_avx2(_mm256_loadu_ps(r + i)), wkv));
+    }
+    rwkv__wkv4_step_plain(k + i, v + i, r + i, first + i, decay + i, aa + i, bb + i, pp + i, out + i, n - i);
+}
+
+RWKV__KERNEL void rwkv__gate_sigmoid_avx2(float *y, const float *r, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), rwkv__sigmoid_avx2(_mm256_loadu_ps(r + i))));
+    rwkv__gate_sigmoid_plain(y + i, r + i, n - i);
+}
+#endif
+
+#ifdef RWKV__NEON
+static float32x4_t rwkv__exp_neon(float32x4_t x) {
+    static const float taylor[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    const float32x4_t low = vdupq_n_f32(RWKV__EXP_MIN);
+    const float32x4_t xc = vminq_f32(vmaxq_f32(x, low), vdupq_n_f32(RWKV__EXP_MAX));
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(xc, RWKV__LOG2E));
+    const float32x4_t f = vfmsq_f32(vfmsq_f32(xc, n, vdupq_n_f32(RWKV__LN2_HI)), n, vdupq_n_f32(RWKV__LN2_LO));
+    const int32x4_t two_n = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    float32x4_t p = vdupq_n_f32(taylor[0]);
+    int j;
+    for (j = 1; j < 8; j++) p = vfmaq_f32(vdupq_n_f32(taylor[j]), p, f);
+    return vbslq_f32(vcgeq_f32(x, low), vmulq_f32(p, vreinterpretq_f32_s32(two_n)), vdupq_n_f32(0.0f));
+}
+
+static float32x4_t rwkv__sigmoid_neon(float32x4_t x) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    return vdivq_f32(one, vaddq_f32(one, rwkv__exp_neon(vnegq_f32(x))));
+}
+
+RWKV__KERNEL void rwkv__wkv4_step_neon(const float *k, const float *v, const float *r, const float *first,
+                                       const float *decay, float *aa, float *bb, float *pp, float *out, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t kk = vld1q_f32(k + i), vv = vld1q_f32(v + i);
+        const float32x4_t a = vld1q_f32(aa + i), b = vld1q_f32(bb + i), q = vld1q_f32(pp + i);
+        float32x4_t ww = vaddq_f32(vld1q_f32(first + i), kk);
+        float32x4_t p = vmaxq_f32(q, ww);
+        float32x4_t e1 = rwkv__exp_neon(vsubq_f32(q, p)), e2 = rwkv__exp_neon(vsubq_f32(ww, p));
+        const float32x4_t wkv =
+            vdivq_f32(vaddq_f32(vmulq_f32(e1, a), vmulq_f32(e2, vv)), vaddq_f32(vmulq_f32(e1, b), e2));
+        ww = vaddq_f32(vld1q_f32(decay + i), q);
+        p = vmaxq_f32(ww, kk);
+        e1 = rwkv__exp_neon(vsubq_f32(ww, p));
+        e2 = rwkv__exp_neon(vsubq_f32(kk, p));
+        vst1q_f32(aa + i, vaddq_f32(vmulq_f32(e1, a), vmulq_f32(e2, vv)));
+        vst1q_f32(bb + i, vaddq_f32(vmulq_f32(e1, b), e2));
+        vst1q_f32(pp + i, p);
+        vst1q_f32(out + i, vmulq_f32(rwkv__sigmoid_neon(vld1q_f32(r + i)), wkv));
+    }
+    rwkv__wkv4_step_plain(k + i, v + i, r + i, first + i, decay + i, aa + i, bb + i, pp + i, out + i, n - i);
+}
+
+RWKV__KERNEL void rwkv__gate_sigmoid_neon(float *y, const float *r, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vld1q_f32(y + i), rwkv__sigmoid_neon(vld1q_f32(r + i))));
+    rwkv__gate_sigmoid_plain(y + i, r + i, n - i);
+}
+#endif
+
+#if defined(RWKV__AVX2)
+#define rwkv__wkv4_step rwkv__wkv4_step_avx2
+#define rwkv__gate_sigmoid rwkv__gate_sigmoid_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__wkv4_step rwkv__wkv4_step_neon
+#define rwkv__gate_sigmoid rwkv__gate_sigmoid_neon
+#else
+#define rwkv__wkv4_step rwkv__wkv4_step_plain
+#define rwkv__gate_sigmoid rwkv__gate_sigmoid_plain
+#endif
+
 /* ---- State --------------------------------------------------------------- */
 
 /* Inputs of the projections after token shift, by role (v7's order). */
@@ -4022,9 +4180,11 @@ static void rwkv__project(const rwkv_state *s, const rwkv__matrix *w, const floa
              / (sum_{i<t} e^{(t-1-i)w + k_i}     + e^{u+k_t})
    kept as a numerator aa, denominator bb and their common exponent pp, so
    nothing overflows. out = W_o (sigmoid(r) * wkv). */
+#define RWKV__WKV4_BLOCK 64
+
 static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s, int C, int T) {
     float *last_x = state, *aa = state + C, *bb = state + 2 * C, *pp = state + 3 * C;
-    int t, i;
+    int t, b;
     rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T);
     rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T);
     rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T);
@@ -4032,29 +4192,21 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
-    /* channels are independent: with threads, each takes a share of them
-       through the whole chunk */
+    /* WKV, the numerically stable form (p: the largest exponent so far):
+           wkv = (e^(pp-p) aa + e^(u+k-p) v) / (e^(pp-p) bb + e^(u+k-p)),
+       then aa, bb, pp take this token with the past decayed by e^w.
+       Channels are independent: with threads, each takes blocks of 64
+       channels through the whole chunk (fixed blocks, so the same bits for
+       any thread count). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) private(t) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= (1 << 14))
 #endif
-    for (i = 0; i < C; i++) {
+    for (b = 0; b < (C + RWKV__WKV4_BLOCK - 1) / RWKV__WKV4_BLOCK; b++) {
+        const int i = RWKV__WKV4_BLOCK * b, n = C - i < RWKV__WKV4_BLOCK ? C - i : RWKV__WKV4_BLOCK;
         for (t = 0; t < T; t++) {
             const size_t at = (size_t)t * (size_t)C + (size_t)i;
-            float k = s->k[at], v = s->v[at];
-            /* output for this token, with the bonus u */
-            float ww = l->att_first[i] + k;
-            float p = pp[i] > ww ? pp[i] : ww;
-            float e1 = expf(pp[i] - p), e2 = expf(ww - p);
-            float wkv = (e1 * aa[i] + e2 * v) / (e1 * bb[i] + e2);
-            /* state for the next token: decay the past by e^w, add this token */
-            ww = l->att_decay[i] + pp[i];
-            p = ww > k ? ww : k;
-            e1 = expf(ww - p);
-            e2 = expf(k - p);
-            aa[i] = e1 * aa[i] + e2 * v;
-            bb[i] = e1 * bb[i] + e2;
-            pp[i] = p;
-            s->tmp[at] = rwkv__sigmoid(s->r[at]) * wkv;
+            rwkv__wkv4_step(s->k + at, s->v + at, s->r + at, l->att_first + i, l->att_decay + i, aa + i, bb + i,
+                            pp + i, s->tmp + at, n);
         }
     }
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
@@ -4271,7 +4423,6 @@ static void rwkv__relu_square(float *x, size_t n) {
 static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s, int T) {
     const int C = m->n_embd;
     const size_t n = (size_t)C * (size_t)T, hidden = (size_t)m->n_ffn * (size_t)T;
-    size_t i;
     if (m->version <= 5) {
         rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C, T);
         rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C, T);
@@ -4286,7 +4437,7 @@ static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *
     rwkv__project(s, &l->ffn_value, s->hidden, s->out, T);
     if (l->ffn_receptance.data) {
         rwkv__project(s, &l->ffn_receptance, s->in[RWKV__IN_R], s->r, T);
-        for (i = 0; i < n; i++) s->out[i] *= rwkv__sigmoid(s->r[i]);
+        rwkv__gate_sigmoid(s->out, s->r, n);
     }
 }
 

@@ -3434,23 +3434,26 @@ typedef struct simd_twins {
     void (*gemm_panel)(const float *, size_t, const float *, int, int, float *);
     void (*dot_rows4)(int, const unsigned char *, size_t, const float *, int, float *); /* x86 only */
     void (*quantize_block)(const float *, rwkv__q8_block *);
+    void (*wkv4_step)(const float *, const float *, const float *, const float *, const float *, float *, float *,
+                      float *, float *, int);
+    void (*gate_sigmoid)(float *, const float *, size_t);
 } simd_twins;
 
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
      rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
-     rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2},
+     rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx2, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
      rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx512, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512,
-     rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2},
+     rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
      rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon, NULL,
-     rwkv__quantize_block_neon},
+     rwkv__quantize_block_neon, rwkv__wkv4_step_neon, rwkv__gate_sigmoid_neon},
 #endif
 };
 #endif
@@ -3714,6 +3717,76 @@ static void test_quantize_block_twin(const simd_twins *simd) {
 }
 #endif
 
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
+/* e^x by lanes against exp in double: within 2 ulp from -87.33 to 88.37,
+   0 below, infinity above 88.38 (the lanes of one call differ in x). */
+static void test_vector_exp(const char *name) {
+    double worst = 0.0;
+    int i, lane, bad = 0;
+    for (i = 0; i < 200000; i++) {
+        float x[8], y[8];
+        for (lane = 0; lane < 8; lane++) x[lane] = -100.0f + 190.0f * (float)(8 * i + lane) / 1600000.0f;
+#if defined(RWKV__AVX2)
+        _mm256_storeu_ps(y, rwkv__exp_avx2(_mm256_loadu_ps(x)));
+#else
+        vst1q_f32(y, rwkv__exp_neon(vld1q_f32(x)));
+        vst1q_f32(y + 4, rwkv__exp_neon(vld1q_f32(x + 4)));
+#endif
+        for (lane = 0; lane < 8; lane++) {
+            const double want = exp((double)x[lane]);
+            if (x[lane] < RWKV__EXP_MIN) bad += y[lane] != 0.0f;
+            else if (x[lane] > 88.38f) bad += !isinf(y[lane]);
+            else if (x[lane] < 88.37f) worst = fmax(worst, fabs(y[lane] - want) / want);
+        }
+    }
+    CHECKF(!bad, "%s exp: %d values out of range wrong", name, bad);
+    CHECKF(worst <= 2.0 * FLT_EPSILON, "%s exp: worst relative error %g", name, worst);
+    if (getenv("RWKV_TEST_VERBOSE")) printf("  %s exp: worst relative error %.3g (%.2f ulp)\n", name, worst, worst / FLT_EPSILON);
+}
+
+/* RWKV-4's WKV step and the sigmoid gate: SIMD twin against plain C on
+   random tokens, from the initial state (pp = -1e30) on, every width from
+   1 to 37 channels (tails), within float rounding of the plain twin. */
+static void test_exp_twins(const simd_twins *simd) {
+    enum { N = 37, STEPS = 40 };
+    float k[N], v[N], r[N], first[N], decay[N], state[2][3][N], out[2][N], y[2][N];
+    rng_t seed = {4242};
+    int width, step, i, twin;
+    double worst = 0.0;
+    for (width = 1; width <= N; width++) {
+        for (i = 0; i < N; i++) {
+            first[i] = (float)(rng_unif(&seed) * 4.0 - 2.0);
+            decay[i] = (float)(-exp(rng_unif(&seed) * 6.0 - 3.0));
+            for (twin = 0; twin < 2; twin++)
+                state[twin][0][i] = 0.0f, state[twin][1][i] = 0.0f, state[twin][2][i] = -1e30f;
+        }
+        for (step = 0; step < STEPS; step++) {
+            for (i = 0; i < N; i++) {
+                k[i] = (float)(rng_unif(&seed) * 20.0 - 10.0);
+                v[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                r[i] = (float)(rng_unif(&seed) * 200.0 - 100.0); /* past e^88 both ways */
+            }
+            rwkv__wkv4_step_plain(k, v, r, first, decay, state[0][0], state[0][1], state[0][2], out[0], width);
+            simd->wkv4_step(k, v, r, first, decay, state[1][0], state[1][1], state[1][2], out[1], width);
+            /* |v| <= 1, so |wkv| <= 1 and |aa| <= bb: out and aa are held
+               to a bound on their size, as they may cancel to near 0 */
+            for (i = 0; i < width; i++) {
+                worst = fmax(worst, fabs((double)out[0][i] - out[1][i]));
+                worst = fmax(worst, fabs((double)state[0][0][i] - state[1][0][i]) / state[0][1][i]);
+                worst = fmax(worst, fabs((double)state[0][1][i] - state[1][1][i]) / state[0][1][i]);
+                worst = fmax(worst, fabs((double)state[0][2][i] - state[1][2][i]));
+            }
+            for (i = 0; i < width; i++) y[0][i] = y[1][i] = v[i];
+            rwkv__gate_sigmoid_plain(y[0], r, (size_t)width);
+            simd->gate_sigmoid(y[1], r, (size_t)width);
+            for (i = 0; i < width; i++) worst = fmax(worst, fabs((double)y[0][i] - y[1][i]) / (fabs((double)y[0][i]) + 1e-30));
+        }
+    }
+    CHECKF(worst <= 1e-5, "%s WKV-4 step / sigmoid gate: worst relative difference %g", simd->name, worst);
+    if (getenv("RWKV_TEST_VERBOSE")) printf("  %s WKV-4 step / sigmoid gate: worst difference %.3g\n", simd->name, worst);
+}
+#endif
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
     test_wide_matvec();
@@ -3723,7 +3796,9 @@ static void test_simd_kernels(void) {
         for (i = 0; i < sizeof(k_simd_twins) / sizeof(k_simd_twins[0]); i++) {
             test_simd_twins(&k_simd_twins[i]);
             test_quantize_block_twin(&k_simd_twins[i]);
+            test_exp_twins(&k_simd_twins[i]);
         }
+        test_vector_exp(k_simd_twins[0].name);
     }
 #ifdef RWKV__AVX512VNNI
     test_vnni_twins();
