@@ -3446,7 +3446,7 @@ static const simd_twins k_simd_twins[] = {
      rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
 #endif
 #if defined(RWKV__AVX512)
-    {"avx512", rwkv__dot_f32_avx2, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
+    {"avx512", rwkv__dot_f32_avx512, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
      rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx512, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512,
      rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
 #endif
