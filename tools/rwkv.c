@@ -1074,8 +1074,6 @@ done:
 /* Where the sums below go, so that the compiler cannot skip them. */
 static volatile float bandwidth_sink;
 
-/* Single-thread read bandwidth in bytes/s: the best of a few sums over a
-   512 MiB array, far larger than any cache. 0 if out of memory. */
 /* Peak and current resident memory from /proc/self/status (Linux), in
    KiB: VmHWM, RssAnon (heap: state, scratch) and RssFile (the mapped model
    pages touched so far). 0 if the file or a line is missing. */
@@ -1092,6 +1090,8 @@ static void read_memory_status(long *peak, long *anonymous, long *file_backed) {
     fclose(f);
 }
 
+/* Single-thread read bandwidth in bytes/s: the best of a few sums over a
+   512 MiB array, far larger than any cache. 0 if out of memory. */
 static double measure_read_bandwidth(void) {
     enum { REPEATS = 5, LANES = 8 };
     size_t n = ((size_t)512 << 20) / sizeof(float), i;
