@@ -2832,39 +2832,67 @@ static void rwkv__quantize_block_avx2(const float *x, rwkv__q8_block *out) {
     out->sum = _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)));
 }
 
-static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x,
-                                     int n) {
-    const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
-    const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
-    const int block_bytes = (int)rwkv_type_size(type, 32);
-    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    float offsets = 0.0f;
-    int b;
-    for (b = 0; b < n / 32; b++, row += block_bytes, x++) {
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)(const void *)x->q);
-        float dw = _cvtsh_ss(rwkv__le16(row));
-        __m256i products;
-        if (type == RWKV_TYPE_Q8_0) {
-            /* maddubs wants one unsigned operand: move the sign over to x */
-            __m256i qw = _mm256_loadu_si256((const __m256i *)(const void *)(row + 2));
-            products = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
-        } else {
-            const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
-            __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
-            __m256i qw = _mm256_and_si256(
-                _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low4);
-            if (five_bits)
-                qw = _mm256_or_si256(qw, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
-                                                          _mm256_set1_epi8(16)));
-            products = _mm256_maddubs_epi16(qw, qx);
-            offsets += (has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * dw) *
-                       x->d * (float)x->sum;
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d),
-                              _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones)), acc);
+/* One block's integer products as eight int32 sums, their total
+   sum(qw qx) with the Q4_0/Q5_0 offset folded in (minus 8 or 16 sum(qx)).
+   maddubs wants one unsigned operand: Q4/Q5 weights are unsigned nibbles
+   (15 * 127 * 2 fits in int16); Q8_0 moves the weights' sign over to x. */
+RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, const rwkv__q8_block *x, int type,
+                                                     int has_min, int five_bits) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)(const void *)x->q);
+    __m256i products;
+    if (type == RWKV_TYPE_Q8_0) {
+        const __m256i qw = _mm256_loadu_si256((const __m256i *)(const void *)(row + 2));
+        products = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+        return _mm256_madd_epi16(products, ones);
+    } else {
+        const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(row + 2 + 2 * has_min + 4 * five_bits));
+        __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+        if (five_bits)
+            qw = _mm256_or_si256(qw, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
+                                                      _mm256_set1_epi8(16)));
+        products = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
+        if (!has_min) products = _mm256_sub_epi32(products, _mm256_castsi128_si256(_mm_cvtsi32_si128((five_bits ? 16 : 8) * x->sum)));
+        return products;
     }
-    return rwkv__hsum_avx2(acc) + offsets;
+}
+
+/* The loop for one type (constant flags where inlined): two blocks a step
+   into two sums, so that the multiply-adds do not wait on each other; the
+   minimum of Q4_1/Q5_1 adds m dx sum(qx) per block. */
+RWKV__ALWAYS_INLINE float rwkv__dot_q8_input_loop_avx2(const unsigned char *row, const rwkv__q8_block *x, int n,
+                                                      int type, int has_min, int five_bits) {
+    const int block_bytes = type == RWKV_TYPE_Q8_0 ? 34 : 18 + 2 * has_min + 4 * five_bits, nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float offsets0 = 0.0f, offsets1 = 0.0f;
+    int b;
+    for (b = 0; b + 2 <= nb; b += 2, row += 2 * block_bytes, x += 2) {
+        const __m256i s0 = rwkv__block_q8_input_avx2(row, x, type, has_min, five_bits);
+        const __m256i s1 = rwkv__block_q8_input_avx2(row + block_bytes, x + 1, type, has_min, five_bits);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)) * x[0].d), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row + block_bytes)) * x[1].d),
+                               _mm256_cvtepi32_ps(s1), acc1);
+        if (has_min) {
+            offsets0 += _cvtsh_ss(rwkv__le16(row + 2)) * x[0].d * (float)x[0].sum;
+            offsets1 += _cvtsh_ss(rwkv__le16(row + block_bytes + 2)) * x[1].d * (float)x[1].sum;
+        }
+    }
+    if (b < nb) {
+        const __m256i s0 = rwkv__block_q8_input_avx2(row, x, type, has_min, five_bits);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)) * x[0].d), _mm256_cvtepi32_ps(s0), acc0);
+        if (has_min) offsets0 += _cvtsh_ss(rwkv__le16(row + 2)) * x[0].d * (float)x[0].sum;
+    }
+    return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) + (offsets0 + offsets1);
+}
+
+static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x, int n) {
+    switch (type) {
+    case RWKV_TYPE_Q8_0: return rwkv__dot_q8_input_loop_avx2(row, x, n, RWKV_TYPE_Q8_0, 0, 0);
+    case RWKV_TYPE_Q4_0: return rwkv__dot_q8_input_loop_avx2(row, x, n, RWKV_TYPE_Q4_0, 0, 0);
+    case RWKV_TYPE_Q4_1: return rwkv__dot_q8_input_loop_avx2(row, x, n, RWKV_TYPE_Q4_1, 1, 0);
+    case RWKV_TYPE_Q5_0: return rwkv__dot_q8_input_loop_avx2(row, x, n, RWKV_TYPE_Q5_0, 0, 1);
+    default: return rwkv__dot_q8_input_loop_avx2(row, x, n, RWKV_TYPE_Q5_1, 1, 1);
+    }
 }
 #endif
 
