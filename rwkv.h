@@ -2470,6 +2470,7 @@ static void rwkv__dequantize_avx2(int type, const unsigned char *r, int n, float
    it is opt-in: rwkv_state_set_quantized_input(). */
 typedef struct rwkv__q8_block {
     float d;
+    float dsum;           /* d sum(q), beside d for one load of both (AVX2) */
     int32_t sum;          /* sum of q */
     signed char q[32];
 } rwkv__q8_block;
@@ -2857,32 +2858,40 @@ RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, 
     }
 }
 
+/* A block's scales as floats: dw dx in lane 0 and, for Q4_1/Q5_1, m dx
+   sum(qx) in lane 1 (dw and m are adjacent f16s, dx and dx sum(qx)
+   adjacent floats: one conversion and one multiply for both). */
+RWKV__ALWAYS_INLINE __m128 rwkv__block_scales_avx2(const unsigned char *row, const rwkv__q8_block *x, int has_min) {
+    const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&x->d));
+    const __m128i half = has_min ? _mm_cvtsi32_si128((int)rwkv__le32(row)) : _mm_cvtsi32_si128(rwkv__le16(row));
+    return _mm_mul_ps(_mm_cvtph_ps(half), dx);
+}
+
 /* The loop for one type (constant flags where inlined): two blocks a step
    into two sums, so that the multiply-adds do not wait on each other; the
-   minimum of Q4_1/Q5_1 adds m dx sum(qx) per block. */
+   minimum of Q4_1/Q5_1 adds m dx sum(qx) per block (lane 1 of `offsets`). */
 RWKV__ALWAYS_INLINE float rwkv__dot_q8_input_loop_avx2(const unsigned char *row, const rwkv__q8_block *x, int n,
                                                       int type, int has_min, int five_bits) {
     const int block_bytes = type == RWKV_TYPE_Q8_0 ? 34 : 18 + 2 * has_min + 4 * five_bits, nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float offsets0 = 0.0f, offsets1 = 0.0f;
+    __m128 offsets = _mm_setzero_ps();
     int b;
     for (b = 0; b + 2 <= nb; b += 2, row += 2 * block_bytes, x += 2) {
         const __m256i s0 = rwkv__block_q8_input_avx2(row, x, type, has_min, five_bits);
         const __m256i s1 = rwkv__block_q8_input_avx2(row + block_bytes, x + 1, type, has_min, five_bits);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)) * x[0].d), _mm256_cvtepi32_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row + block_bytes)) * x[1].d),
-                               _mm256_cvtepi32_ps(s1), acc1);
-        if (has_min) {
-            offsets0 += _cvtsh_ss(rwkv__le16(row + 2)) * x[0].d * (float)x[0].sum;
-            offsets1 += _cvtsh_ss(rwkv__le16(row + block_bytes + 2)) * x[1].d * (float)x[1].sum;
-        }
+        const __m128 k0 = rwkv__block_scales_avx2(row, x, has_min);
+        const __m128 k1 = rwkv__block_scales_avx2(row + block_bytes, x + 1, has_min);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k0), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k1), _mm256_cvtepi32_ps(s1), acc1);
+        if (has_min) offsets = _mm_add_ps(offsets, _mm_add_ps(k0, k1));
     }
     if (b < nb) {
         const __m256i s0 = rwkv__block_q8_input_avx2(row, x, type, has_min, five_bits);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)) * x[0].d), _mm256_cvtepi32_ps(s0), acc0);
-        if (has_min) offsets0 += _cvtsh_ss(rwkv__le16(row + 2)) * x[0].d * (float)x[0].sum;
+        const __m128 k0 = rwkv__block_scales_avx2(row, x, has_min);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k0), _mm256_cvtepi32_ps(s0), acc0);
+        if (has_min) offsets = _mm_add_ps(offsets, k0);
     }
-    return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) + (offsets0 + offsets1);
+    return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) + (has_min ? _mm_cvtss_f32(_mm_movehdup_ps(offsets)) : 0.0f);
 }
 
 static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x, int n) {
@@ -3184,7 +3193,10 @@ RWKV__KERNEL float rwkv__dot_q8_pairs_vnni(int type, const unsigned char *row, c
 
 static void rwkv__quantize_input(const float *x, int n, rwkv__q8_block *out) {
     int b;
-    for (b = 0; b < n / 32; b++) rwkv__quantize_block(x + 32 * b, out + b);
+    for (b = 0; b < n / 32; b++) {
+        rwkv__quantize_block(x + 32 * b, out + b);
+        out[b].dsum = out[b].d * (float)out[b].sum;
+    }
 }
 
 static int rwkv__is_quantized(int type) {
