@@ -2364,52 +2364,81 @@ RWKV__KERNEL void rwkv__dot_rows4_avx2(int type, const unsigned char *row, size_
     else rwkv__dot_rows4_loop_avx2(RWKV_TYPE_BF16, row, row_bytes, x, n, y);
 }
 
+/* 32 bits to 32 bytes: 0xff where the bit is set. */
+static __m256i rwkv__bits_to_bytes(uint32_t bits) {
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
+                                              0x0303030303030303ll);
+    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfell); /* all but bit j%8 */
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
+    return _mm256_cmpeq_epi8(_mm256_or_si256(v, others), _mm256_set1_epi64x(-1));
+}
+
+/* Quantized rows with float inputs: each weight is decoded to a float and
+   scaled (w = d q, or d q + m) before its multiply-add into one of four
+   sums that run through the whole row, so that no chain of dependent
+   adds waits inside a block (summing a block first, then scaling it, made
+   every block wait on its own four multiply-adds: 3-4 times slower). */
 RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int b, j;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0; /* named: GCC keeps an array in memory */
+    int b;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
-        __m256 block = _mm256_setzero_ps();
-        for (j = 0; j < 32; j += 8) {
-            __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + j));
-            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-            block = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + j), block);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(rwkv__le16(row))), block, acc);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)));
+#define RWKV__Q8_PART(j) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + 8 * j))))
+        const __m256 p0 = _mm256_fmadd_ps(RWKV__Q8_PART(1), _mm256_loadu_ps(x + 8), _mm256_mul_ps(RWKV__Q8_PART(0), _mm256_loadu_ps(x)));
+        const __m256 p1 = _mm256_fmadd_ps(RWKV__Q8_PART(3), _mm256_loadu_ps(x + 24), _mm256_mul_ps(RWKV__Q8_PART(2), _mm256_loadu_ps(x + 16)));
+#undef RWKV__Q8_PART
+        a0 = _mm256_fmadd_ps(d, p0, a0);
+        a1 = _mm256_fmadd_ps(d, p1, a1);
     }
-    return rwkv__hsum_avx2(acc);
+    return rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
+}
+
+/* One Q4/Q5 block's 32 integers as signed bytes (elements 0-15 in the low
+   lane), the Q4_0/Q5_0 offset (8, 16) already subtracted. */
+RWKV__ALWAYS_INLINE __m256i rwkv__block_bytes_avx2(const unsigned char *row, int has_min, int five_bits) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(row + 2 + 2 * has_min + 4 * five_bits));
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+    if (five_bits)
+        q = _mm256_or_si256(q, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
+                                                _mm256_set1_epi8(16)));
+    return has_min ? q : _mm256_sub_epi8(q, _mm256_set1_epi8(five_bits ? 16 : 8));
+}
+
+/* Q4_0/Q5_0 sum each block in two halves and scale them by d; Q4_1/Q5_1
+   decode each weight (d q + m) first, which costs one multiply-add more a
+   vector but spares the separate sum of x that m would need. */
+RWKV__ALWAYS_INLINE float rwkv__dot_q4_q5_loop_avx2(const unsigned char *row, const float *x, int n, int has_min,
+                                                   int five_bits) {
+    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0; /* named: GCC keeps an array in memory */
+    int b;
+    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
+        const __m256i q = rwkv__block_bytes_avx2(row, has_min, five_bits);
+        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)));
+        const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+        const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(lo, lo)));
+        const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+        const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(hi, hi)));
+        if (has_min) {
+            const __m256 m = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(row + 2)));
+            a0 = _mm256_fmadd_ps(_mm256_fmadd_ps(q0, d, m), _mm256_loadu_ps(x), a0);
+            a1 = _mm256_fmadd_ps(_mm256_fmadd_ps(q1, d, m), _mm256_loadu_ps(x + 8), a1);
+            a0 = _mm256_fmadd_ps(_mm256_fmadd_ps(q2, d, m), _mm256_loadu_ps(x + 16), a0);
+            a1 = _mm256_fmadd_ps(_mm256_fmadd_ps(q3, d, m), _mm256_loadu_ps(x + 24), a1);
+        } else {
+            a0 = _mm256_fmadd_ps(d, _mm256_fmadd_ps(q1, _mm256_loadu_ps(x + 8), _mm256_mul_ps(q0, _mm256_loadu_ps(x))), a0);
+            a1 = _mm256_fmadd_ps(d, _mm256_fmadd_ps(q3, _mm256_loadu_ps(x + 24), _mm256_mul_ps(q2, _mm256_loadu_ps(x + 16))), a1);
+        }
+    }
+    return rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
 }
 
 RWKV__KERNEL float rwkv__dot_q4_q5_avx2(const unsigned char *row, const float *x, int n, int has_min,
-                                  int five_bits) {
-    const int block_bytes = 18 + 2 * has_min + 4 * five_bits;
-    const __m256i lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    const __m128i low4 = _mm_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    int b, part;
-    for (b = 0; b < n / 32; b++, row += block_bytes, x += 32) {
-        const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
-        uint32_t qh = five_bits ? rwkv__le32(row + 2 + 2 * has_min) : 0;
-        __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)qs);
-        __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
-        float d = _cvtsh_ss(rwkv__le16(row));
-        float offset = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : (five_bits ? -16.0f : -8.0f) * d;
-        __m256 qx = _mm256_setzero_ps(), xsum = _mm256_setzero_ps();
-        for (part = 0; part < 4; part++) { /* elements 8*part .. 8*part+7 */
-            __m128i bytes = part < 2 ? lo : hi;
-            __m256i q = _mm256_cvtepu8_epi32(part & 1 ? _mm_srli_si128(bytes, 8) : bytes);
-            __m256 xv = _mm256_loadu_ps(x + 8 * part);
-            if (five_bits) {
-                __m256i bits = _mm256_and_si256(_mm256_set1_epi32((int)(qh >> (8 * part))), lane_bits);
-                bits = _mm256_and_si256(_mm256_cmpeq_epi32(bits, lane_bits), _mm256_set1_epi32(16));
-                q = _mm256_or_si256(q, bits);
-            }
-            qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), xv, qx);
-            xsum = _mm256_add_ps(xsum, xv);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), qx, acc);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(offset), xsum, acc);
-    }
-    return rwkv__hsum_avx2(acc);
+                                        int five_bits) {
+    if (five_bits)
+        return has_min ? rwkv__dot_q4_q5_loop_avx2(row, x, n, 1, 1) : rwkv__dot_q4_q5_loop_avx2(row, x, n, 0, 1);
+    return has_min ? rwkv__dot_q4_q5_loop_avx2(row, x, n, 1, 0) : rwkv__dot_q4_q5_loop_avx2(row, x, n, 0, 0);
 }
 #endif
 
@@ -2794,14 +2823,6 @@ static float rwkv__dot_q8_input_neon(int type, const unsigned char *row, const r
 #endif
 
 #ifdef RWKV__AVX2
-/* 32 bits to 32 bytes: 0xff where the bit is set. */
-static __m256i rwkv__bits_to_bytes(uint32_t bits) {
-    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
-                                              0x0303030303030303ll);
-    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfell); /* all but bit j%8 */
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
-    return _mm256_cmpeq_epi8(_mm256_or_si256(v, others), _mm256_set1_epi64x(-1));
-}
 
 static void rwkv__quantize_block_avx2(const float *x, rwkv__q8_block *out) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
