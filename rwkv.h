@@ -3447,20 +3447,26 @@ RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const f
 #define rwkv__gemm_panel rwkv__gemm_panel_plain
 #endif
 
-/* Integer prefill (with rwkv_state_set_quantized_input, where the CPU has
-   AVX-512 VNNI): the same products as the integer decode above, a chunk at
-   a time. Weight rows are rewritten once per chunk as signed bytes q with
-   w = d q + m per block of 32 (Q8_0: q as stored; Q4_0, Q5_0: the stored
-   integer minus 8 or 16, m = 0; Q4_1, Q5_1: the stored integer and its m),
-   twelve rows at a time. The inputs are quantized as for decode and packed
-   in panels of 16 tokens, block by block: for each group of four inputs,
-   the 16 tokens' four bytes side by side (xq), then per block and token
-   dx and dx * sum(qx) (xs). So
+/* Integer prefill (with rwkv_state_set_quantized_input, on x86 with AVX2):
+   the same products as the integer decode above, a chunk at a time. Weight
+   rows are rewritten once per chunk as bytes q with w = d q + m per block
+   of 32, twelve rows at a time: Q8_0 q as stored (signed), m = 0; Q4_1,
+   Q5_1 the stored integer and its m; Q4_0, Q5_0 for VNNI the stored
+   integer minus 8 or 16 (signed) and m = 0, for AVX2 the stored integer
+   (unsigned, which vpmaddubsw takes as is) and m = -8 d or -16 d. The
+   inputs are quantized as for decode and packed in panels of 16 tokens,
+   block by block: for each group of four inputs, the 16 tokens' four
+   bytes side by side (xq), then per block and token dx and dx * sum(qx)
+   (xs). So
        w_r . x_t = sum over blocks of  dx (d sum(q qx)) + m (dx sum(qx)).
-   Elsewhere sequence mode keeps float products (the AVX2 and NEON integer
-   instructions would not beat them). */
-#ifdef RWKV__AVX512VNNI
+   NEON keeps float products in sequence mode. */
+#ifdef RWKV__AVX2
 #define RWKV__INT8_PANEL_TOKENS 16
+#ifdef RWKV__AVX512VNNI
+#define RWKV__INT8_UNSIGNED_Q 0 /* vpdpbusd: the inputs are the unsigned side */
+#else
+#define RWKV__INT8_UNSIGNED_Q 1
+#endif
 
 typedef struct rwkv__int8_rows {
     signed char *q; /* RWKV__PANEL_ROWS rows of n bytes                       */
@@ -3471,9 +3477,11 @@ typedef struct rwkv__int8_rows {
    xq and 32 floats of xs. */
 static size_t rwkv__int8_panel_bytes(int n) { return (size_t)(n / 32) * (512 + 32 * sizeof(float)); }
 
-/* Rewrites row `row` (n weights of a quantized type) as row r of `rows`. */
+/* Rewrites row `row` (n weights of a quantized type) as row r of `rows`;
+   with `unsigned_q` (AVX2) Q4_0/Q5_0 keep their stored integers and put
+   the offset in m. */
 RWKV__KERNEL void rwkv__int8_row_plain(int type, const unsigned char *row, int n, const rwkv__int8_rows *rows,
-                                       int r) {
+                                       int r, int unsigned_q) {
     const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
     const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
     const int block_bytes = (int)rwkv_type_size(type, 32), nb = n / 32;
@@ -3482,28 +3490,30 @@ RWKV__KERNEL void rwkv__int8_row_plain(int type, const unsigned char *row, int n
     for (b = 0; b < nb; b++, row += block_bytes, q += 32) {
         int32_t sum = 0;
         float d = rwkv__f16_to_f32(rwkv__le16(row));
+        const int offset = has_min || type == RWKV_TYPE_Q8_0 ? 0 : (five_bits ? 16 : 8);
         if (type == RWKV_TYPE_Q8_0) {
             memcpy(q, row + 2, 32);
         } else {
             const unsigned char *qs = row + 2 + 2 * has_min + 4 * five_bits;
             const uint32_t qh = five_bits ? rwkv__le32(row + 2 + 2 * has_min) : 0;
-            const int offset = has_min ? 0 : (five_bits ? 16 : 8);
+            const int subtract = unsigned_q ? 0 : offset;
             for (j = 0; j < 16; j++) {
-                q[j] = (signed char)((qs[j] & 15) + (int)((qh >> j) & 1) * 16 - offset);
-                q[j + 16] = (signed char)((qs[j] >> 4) + (int)((qh >> (j + 16)) & 1) * 16 - offset);
+                q[j] = (signed char)((qs[j] & 15) + (int)((qh >> j) & 1) * 16 - subtract);
+                q[j + 16] = (signed char)((qs[j] >> 4) + (int)((qh >> (j + 16)) & 1) * 16 - subtract);
             }
         }
         for (j = 0; j < 32; j++) sum += q[j];
         rows->d[r * nb + b] = d;
         rows->c[r * nb + b] = -128.0f * d * (float)sum;
-        rows->m[r * nb + b] = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2)) : 0.0f;
+        rows->m[r * nb + b] = has_min ? rwkv__f16_to_f32(rwkv__le16(row + 2))
+                                      : unsigned_q && offset ? -(float)offset * d : 0.0f;
     }
 }
 
 /* The nibbles split with masks and shifts, the fifth bits spread to bytes
    by a shuffle and a compare, the sum by sad (on q + 128, unsigned). */
 RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n, const rwkv__int8_rows *rows,
-                                      int r) {
+                                      int r, int unsigned_q) {
     const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
     const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
     const int block_bytes = (int)rwkv_type_size(type, 32), nb = n / 32;
@@ -3511,7 +3521,8 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
                                             3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i offset = _mm256_set1_epi8((char)(has_min ? 0 : (five_bits ? 16 : 8)));
+    const int offset = has_min || type == RWKV_TYPE_Q8_0 ? 0 : (five_bits ? 16 : 8);
+    const __m256i subtract = _mm256_set1_epi8((char)(unsigned_q ? 0 : offset));
     signed char *q = rows->q + (size_t)r * (size_t)n;
     int b;
     for (b = 0; b < nb; b++, row += block_bytes, q += 32) {
@@ -3526,7 +3537,7 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
                 const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
                 v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16)));
             }
-            v = _mm256_sub_epi8(v, offset);
+            v = _mm256_sub_epi8(v, subtract);
         }
         _mm256_storeu_si256((__m256i *)(void *)q, v);
         s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
@@ -3536,7 +3547,7 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
             const float d = _cvtsh_ss(rwkv__le16(row));
             rows->d[r * nb + b] = d;
             rows->c[r * nb + b] = -128.0f * d * (float)sum;
-            rows->m[r * nb + b] = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : 0.0f;
+            rows->m[r * nb + b] = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : unsigned_q && offset ? -(float)offset * d : 0.0f;
         }
     }
 }
@@ -3596,6 +3607,84 @@ static int32_t rwkv__load_i32(const signed char *p) {
     return v;
 }
 
+/* AVX2 has no byte dot product: vpmaddubsw multiplies unsigned by signed
+   bytes into pairs of int16 sums and vpmaddwd adds the pairs into int32.
+   The rows' bytes are unsigned (Q4/Q5: 0-31, so a pair is at most 31 127 2,
+   no saturation) or, for Q8_0, signed: then their signs move over to the
+   inputs (|q| times sign(q) qx, at most 128 127 2). Twelve rows by the
+   eight tokens of one half of a panel, twelve int32 sums; the float sums
+   of the row and token pairs stay in `out`, one update per block. */
+RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
+                                              int half, int signed_q, float *out) {
+    const int nb = n / 32;
+    const float *xs = (const float *)(const void *)(panel + (size_t)nb * 512);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const size_t stride = (size_t)n;
+    __m256i i0, i1, i2, i3, i4, i5, i6, i7, i8, i9, i10, i11;
+    int b, j, r;
+#define RWKV__EACH_ROW(DO) DO(0); DO(1); DO(2); DO(3); DO(4); DO(5); DO(6); DO(7); DO(8); DO(9); DO(10); DO(11)
+    for (r = 0; r < RWKV__PANEL_ROWS; r++) _mm256_storeu_ps(out + r * RWKV__PANEL_TOKENS + 8 * half, _mm256_setzero_ps());
+    for (b = 0; b < nb; b++) {
+        __m256 dx, dxs;
+        i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = i8 = i9 = i10 = i11 = _mm256_setzero_si256();
+        if (signed_q) {
+            for (j = 0; j < 8; j++) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(panel + b * 512 + j * 64 + 32 * half));
+                const signed char *q = rows->q + 32 * b + 4 * j;
+#define RWKV__DOT_ROW(r)                                                                                     \
+    {                                                                                                        \
+        const __m256i wv = _mm256_set1_epi32(rwkv__load_i32(q + r * stride));                               \
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));         \
+        i##r = _mm256_add_epi32(i##r, _mm256_madd_epi16(p, ones));                                           \
+    }
+                RWKV__EACH_ROW(RWKV__DOT_ROW);
+#undef RWKV__DOT_ROW
+            }
+        } else {
+            /* unsigned rows: four groups' int16 pair sums add up without
+               overflow (4 31 127 2 < 32768), so one vpmaddwd per four */
+            for (j = 0; j < 8; j += 4) {
+                const unsigned char *xg = panel + b * 512 + j * 64 + 32 * half;
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)xg);
+                const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 64));
+                const __m256i x2 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 128));
+                const __m256i x3 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 192));
+                const signed char *q = rows->q + 32 * b + 4 * j;
+#define RWKV__DOT_ROW(r)                                                                                     \
+    {                                                                                                        \
+        const signed char *qr = q + r * stride;                                                              \
+        __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(rwkv__load_i32(qr)), x0);                         \
+        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(_mm256_set1_epi32(rwkv__load_i32(qr + 4)), x1));        \
+        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(_mm256_set1_epi32(rwkv__load_i32(qr + 8)), x2));        \
+        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(_mm256_set1_epi32(rwkv__load_i32(qr + 12)), x3));       \
+        i##r = _mm256_add_epi32(i##r, _mm256_madd_epi16(p, ones));                                           \
+    }
+                RWKV__EACH_ROW(RWKV__DOT_ROW);
+#undef RWKV__DOT_ROW
+            }
+        }
+        dx = _mm256_loadu_ps(xs + b * 32 + 8 * half), dxs = _mm256_loadu_ps(xs + b * 32 + 16 + 8 * half);
+#define RWKV__SCALE_ROW(r)                                                                                   \
+    {                                                                                                        \
+        float *o = out + r * RWKV__PANEL_TOKENS + 8 * half;                                                  \
+        __m256 f = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i##r), _mm256_set1_ps(rows->d[r * nb + b])), \
+                                   dx, _mm256_loadu_ps(o));                                                  \
+        _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(rows->m[r * nb + b]), dxs, f));                   \
+    }
+        RWKV__EACH_ROW(RWKV__SCALE_ROW);
+#undef RWKV__SCALE_ROW
+    }
+#undef RWKV__EACH_ROW
+}
+
+/* Twelve rewritten rows times a panel of 16 tokens: out[r * 32 + t]. */
+RWKV__KERNEL void rwkv__int8_panel_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n, int signed_q,
+                                        float *out) {
+    if (signed_q) rwkv__int8_half_avx2(rows, panel, n, 0, 1, out), rwkv__int8_half_avx2(rows, panel, n, 1, 1, out);
+    else rwkv__int8_half_avx2(rows, panel, n, 0, 0, out), rwkv__int8_half_avx2(rows, panel, n, 1, 0, out);
+}
+
+#ifdef RWKV__AVX512VNNI
 /* vpdpbusd multiplies unsigned bytes by signed ones: the inputs are made
    unsigned (qx + 128) and c = -128 d sum(q) takes the 128 back out. Twelve
    integer and twelve float sums of 16 tokens, named one by one. */
@@ -3632,6 +3721,7 @@ RWKV__KERNEL void rwkv__int8_panel_vnni(const rwkv__int8_rows *rows, const unsig
 #undef RWKV__STORE_ROW
 #undef RWKV__EACH_ROW
 }
+#endif
 #endif
 
 /* This thread's part of the per-thread row scratch. */
@@ -3678,7 +3768,7 @@ static void rwkv__pack_panels(const float *x, int n, int T, float *xp, int n_thr
     (void)n_threads;
 }
 
-#ifdef RWKV__AVX512VNNI
+#ifdef RWKV__AVX2
 /* The chunk's product in integers (rwkv__matmul with a quantized input):
    the inputs quantized into panels of 16 tokens, the rows rewritten twelve
    at a time into this thread's part of `rows`. */
@@ -3704,10 +3794,15 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
         group.m = group.c + RWKV__PANEL_ROWS * nb;
         for (r = 0; r < RWKV__PANEL_ROWS; r++) /* a short last group repeats its last row */
             rwkv__int8_row_avx2(w->type, w->data + (size_t)(first + (r < n_rows ? r : n_rows - 1)) * w->row_bytes,
-                           w->n_in, &group, r);
+                                w->n_in, &group, r, RWKV__INT8_UNSIGNED_Q);
         for (t0 = 0; t0 < T; t0 += RWKV__INT8_PANEL_TOKENS) {
             const int valid = T - t0 < RWKV__INT8_PANEL_TOKENS ? T - t0 : RWKV__INT8_PANEL_TOKENS;
-            rwkv__int8_panel_vnni(&group, panels + (size_t)(t0 / RWKV__INT8_PANEL_TOKENS) * panel_bytes, w->n_in, out);
+            const unsigned char *panel = panels + (size_t)(t0 / RWKV__INT8_PANEL_TOKENS) * panel_bytes;
+#ifdef RWKV__AVX512VNNI
+            rwkv__int8_panel_vnni(&group, panel, w->n_in, out);
+#else
+            rwkv__int8_panel_avx2(&group, panel, w->n_in, w->type == RWKV_TYPE_Q8_0, out);
+#endif
             rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
     }
@@ -3779,7 +3874,7 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
         for (t = 0; t < T; t++) rwkv__matvec(w, x + (size_t)t * n_in, y + (size_t)t * n_out, n_threads, panels, xq);
         return;
     }
-#ifdef RWKV__AVX512VNNI
+#ifdef RWKV__AVX2
     if (xq && rwkv__is_quantized(w->type)) {
         rwkv__matmul_int8(w, x, y, T, n_threads, rows, rows_per_thread, (unsigned char *)(void *)panels);
         return;

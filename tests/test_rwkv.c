@@ -1786,7 +1786,7 @@ static void test_sequence_mode(void) {
             rwkv_state_free(b);
             rwkv_state_free(d);
         }
-#ifdef RWKV__AVX512VNNI
+#ifdef RWKV__AVX2
         /* with 8-bit inputs, sequence mode multiplies in integers too: the
            same products, so the same results up to float rounding, except
            where that rounding tips an input's 8-bit rounding (then a step
@@ -3578,68 +3578,83 @@ static void test_simd_twins(const simd_twins *simd) {
 }
 #endif
 
-#ifdef RWKV__AVX512VNNI
-/* The VNNI kernels (AVX-512 VNNI builds), for every quantized type: the
-   decode dot product on pairs of blocks equal to the plain one within float
-   rounding (odd block counts included); for prefill, rows rewritten by the
-   AVX2 twin bit for bit as by the plain one, and the panel product equal to
-   the plain one within float rounding, full and padded panels. */
-static void test_vnni_twins(void) {
+#ifdef RWKV__AVX2
+/* The integer prefill kernels (x86 builds) for every quantized type: rows
+   rewritten by the AVX2 twin bit for bit as by the plain one, in both forms
+   (Q4_0/Q5_0 as signed bytes for VNNI, unsigned with the offset in m for
+   AVX2); the AVX2 panel product on the unsigned form, and in VNNI builds
+   the VNNI panel on the signed form and the decode dot product on pairs of
+   blocks, equal to the plain ones within float rounding (odd block counts,
+   full and padded panels). */
+static void test_int8_prefill_twins(void) {
     static const int types[] = {RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 96, 768, 1056};
     enum { MAXN = 1056, ROWS = RWKV__PANEL_ROWS };
-    static float w[MAXN], x[16 * MAXN], out_plain[ROWS * 32], out_vnni[ROWS * 32];
+    static float w[MAXN], x[16 * MAXN], out_plain[ROWS * 32], out_fast[ROWS * 32];
     static unsigned char packed[ROWS][MAXN * 4], panel[16 * MAXN * 2];
     static signed char q_plain[ROWS * MAXN], q_avx2[ROWS * MAXN];
     static float f_plain[3 * ROWS * MAXN / 32], f_avx2[3 * ROWS * MAXN / 32];
-    static rwkv__q8_block blocks[MAXN / 32];
-    static unsigned char pairs[MAXN / 64 * RWKV__PAIR_BYTES];
     rng_t seed = {777};
     size_t ti, si;
-    int i, r, T;
+    int i, r, T, unsigned_q;
     for (ti = 0; ti < sizeof types / sizeof types[0]; ti++)
-        for (si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-            const int type = types[ti], n = sizes[si], nb = n / 32;
-            rwkv__int8_rows a, b;
-            double scale = 0.0, worst = 0.0;
-            a.q = q_plain, a.d = f_plain, a.c = a.d + ROWS * nb, a.m = a.c + ROWS * nb;
-            b.q = q_avx2, b.d = f_avx2, b.c = b.d + ROWS * nb, b.m = b.c + ROWS * nb;
-            for (r = 0; r < ROWS; r++) {
-                for (i = 0; i < n; i++) w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0) + (r == 3 ? 0.7f : 0.0f);
-                rwkv_quantize_row(type, w, n, packed[r]);
-                rwkv__int8_row_plain(type, packed[r], n, &a, r);
-                rwkv__int8_row_avx2(type, packed[r], n, &b, r);
+        for (si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (unsigned_q = 0; unsigned_q <= 1; unsigned_q++) {
+                const int type = types[ti], n = sizes[si], nb = n / 32;
+                rwkv__int8_rows a, b;
+                double scale = 0.0, worst = 0.0;
+                a.q = q_plain, a.d = f_plain, a.c = a.d + ROWS * nb, a.m = a.c + ROWS * nb;
+                b.q = q_avx2, b.d = f_avx2, b.c = b.d + ROWS * nb, b.m = b.c + ROWS * nb;
+                for (r = 0; r < ROWS; r++) {
+                    for (i = 0; i < n; i++) w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0) + (r == 3 ? 0.7f : 0.0f);
+                    rwkv_quantize_row(type, w, n, packed[r]);
+                    rwkv__int8_row_plain(type, packed[r], n, &a, r, unsigned_q);
+                    rwkv__int8_row_avx2(type, packed[r], n, &b, r, unsigned_q);
+                }
+#ifdef RWKV__AVX512VNNI
+                if (!unsigned_q) {
+                    static rwkv__q8_block blocks[MAXN / 32];
+                    static unsigned char pairs[MAXN / 64 * RWKV__PAIR_BYTES];
+                    double dot_scale = 0.0;
+                    float plain, vnni;
+                    for (i = 0; i < n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0), dot_scale += fabs(x[i]);
+                    rwkv__quantize_input(x, n, blocks);
+                    rwkv__prepare_pairs(type, blocks, n, pairs);
+                    plain = rwkv__dot_q8_input_plain(type, packed[3], blocks, n);
+                    vnni = rwkv__dot_q8_pairs_vnni(type, packed[3], pairs, blocks, n);
+                    CHECKF(fabs((double)plain - vnni) <= 1e-5 * dot_scale, "%s n=%d: VNNI dot %g, plain %g",
+                           rwkv_type_name(type), n, vnni, plain);
+                }
+#endif
+                CHECKF(!memcmp(q_plain, q_avx2, (size_t)(ROWS * n)) &&
+                           !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(3 * ROWS * nb)),
+                       "%s n=%d unsigned %d: the AVX2 row rewrite differs from the plain one", rwkv_type_name(type),
+                       n, unsigned_q);
+#ifndef RWKV__AVX512VNNI
+                if (!unsigned_q) continue; /* the AVX2 panel takes the unsigned form */
+#else
+                if (unsigned_q) continue; /* the VNNI panel takes the signed form */
+#endif
+                for (T = 16; T >= 5; T -= 11) {
+                    for (i = 0; i < T * n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    for (i = 0; i < n; i++) scale += fabs(x[i]);
+                    rwkv__int8_pack_panels(x, n, T, panel, 1);
+                    rwkv__int8_panel_plain(&a, panel, n, out_plain);
+#ifdef RWKV__AVX512VNNI
+                    rwkv__int8_panel_vnni(&a, panel, n, out_fast);
+#else
+                    rwkv__int8_panel_avx2(&a, panel, n, type == RWKV_TYPE_Q8_0, out_fast);
+#endif
+                    for (r = 0; r < ROWS; r++)
+                        for (i = 0; i < 16; i++)
+                            worst = fmax(worst, fabs((double)out_plain[r * 32 + i] - out_fast[r * 32 + i]));
+                    /* the padding tokens give exactly zero */
+                    for (r = 0; r < ROWS; r++)
+                        for (i = T; i < 16; i++) CHECK(out_fast[r * 32 + i] == 0.0f && out_plain[r * 32 + i] == 0.0f);
+                }
+                CHECKF(worst <= 1e-5 * scale, "%s n=%d: integer panel differs from plain by %g", rwkv_type_name(type),
+                       n, worst);
             }
-            {
-                double dot_scale = 0.0;
-                float plain, vnni;
-                for (i = 0; i < n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0), dot_scale += fabs(x[i]);
-                rwkv__quantize_input(x, n, blocks);
-                rwkv__prepare_pairs(type, blocks, n, pairs);
-                plain = rwkv__dot_q8_input_plain(type, packed[3], blocks, n);
-                vnni = rwkv__dot_q8_pairs_vnni(type, packed[3], pairs, blocks, n);
-                CHECKF(fabs((double)plain - vnni) <= 1e-5 * dot_scale, "%s n=%d: VNNI dot %g, plain %g",
-                       rwkv_type_name(type), n, vnni, plain);
-            }
-            CHECKF(!memcmp(q_plain, q_avx2, (size_t)(ROWS * n)) &&
-                       !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(3 * ROWS * nb)),
-                   "%s n=%d: the AVX2 row rewrite differs from the plain one", rwkv_type_name(type), n);
-            for (T = 16; T >= 5; T -= 11) {
-                for (i = 0; i < T * n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
-                for (i = 0; i < n; i++) scale += fabs(x[i]);
-                rwkv__int8_pack_panels(x, n, T, panel, 1);
-                rwkv__int8_panel_plain(&a, panel, n, out_plain);
-                rwkv__int8_panel_vnni(&a, panel, n, out_vnni);
-                for (r = 0; r < ROWS; r++)
-                    for (i = 0; i < 16; i++)
-                        worst = fmax(worst, fabs((double)out_plain[r * 32 + i] - out_vnni[r * 32 + i]));
-                /* the padding tokens give exactly zero */
-                for (r = 0; r < ROWS; r++)
-                    for (i = T; i < 16; i++) CHECK(out_vnni[r * 32 + i] == 0.0f && out_plain[r * 32 + i] == 0.0f);
-            }
-            CHECKF(worst <= 1e-5 * scale, "%s n=%d: VNNI panel differs from plain by %g", rwkv_type_name(type), n,
-                   worst);
-        }
 }
 #endif
 
@@ -3800,8 +3815,8 @@ static void test_simd_kernels(void) {
         }
         test_vector_exp(k_simd_twins[0].name);
     }
-#ifdef RWKV__AVX512VNNI
-    test_vnni_twins();
+#ifdef RWKV__AVX2
+    test_int8_prefill_twins();
 #endif
 #else
     printf("  (plain C build: no SIMD kernels to compare)\n");
