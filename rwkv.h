@@ -276,10 +276,11 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads);
 
 /* Opt in (enabled != 0) to ggml-style integer arithmetic for quantized
    weights: each matrix's input vector is rounded to 8 bits per block of 32
-   and multiplied in integers, when decoding and, where the CPU has AVX-512
-   VNNI, in sequence mode too (elsewhere rwkv_eval_sequence keeps float
-   inputs). Faster on quantized weights (measured with AVX-512 VNNI: decode
-   1.45-1.9x on Q4/Q5, sequence mode 1.6-1.85x on Q4/Q5/Q8), but no longer
+   and multiplied in integers, when decoding and, on x86 with AVX2, in
+   sequence mode too (elsewhere rwkv_eval_sequence keeps float inputs).
+   Faster on quantized weights (measured with AVX-512 VNNI: decode 1.45-1.9x
+   on Q4/Q5, sequence mode 1.6-1.85x on Q4/Q5/Q8; with AVX2 on Zen 3: decode
+   1.5-1.7x on Q4/Q5, sequence mode 1.4-1.8x on Q4/Q5), but no longer
    exact: logits move by up to 0.33 (measured on the tiny reference models;
    rwkv.cpp does the same). Default off: inputs stay float and results match
    the reference to float rounding. */
@@ -3862,7 +3863,7 @@ static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_
    chunk: x is packed into panels, then the rows are decoded to floats once,
    twelve at a time, into this thread's part of `rows` (RWKV__PANEL_ROWS *
    n_in floats a thread; whole groups of F32 rows are used in place) and
-   multiplied with every panel; with xq (8-bit inputs) and VNNI,
+   multiplied with every panel; with xq (8-bit inputs) on AVX2,
    rwkv__matmul_int8 instead. With OpenMP the rows are split across
    n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
