@@ -2375,6 +2375,13 @@ RWKV__KERNEL void rwkv__dot_rows4_avx2(int type, const unsigned char *row, size_
     else rwkv__dot_rows4_loop_avx2(RWKV_TYPE_BF16, row, row_bytes, x, n, y);
 }
 
+/* 16 bytes of nibbles as 32 bytes: the low nibbles (elements 0-15), then
+   the high ones (16-31). */
+RWKV__ALWAYS_INLINE __m256i rwkv__nibbles_avx2(const unsigned char *qs) {
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+}
+
 /* 32 bits to 32 bytes: 0xff where the bit is set. */
 static __m256i rwkv__bits_to_bytes(uint32_t bits) {
     const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
@@ -2408,8 +2415,7 @@ RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x,
 /* One Q4/Q5 block's 32 integers as signed bytes (elements 0-15 in the low
    lane), the Q4_0/Q5_0 offset (8, 16) already subtracted. */
 RWKV__ALWAYS_INLINE __m256i rwkv__block_bytes_avx2(const unsigned char *row, int has_min, int five_bits) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(row + 2 + 2 * has_min + 4 * five_bits));
-    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+    __m256i q = rwkv__nibbles_avx2(row + 2 + 2 * has_min + 4 * five_bits);
     if (five_bits)
         q = _mm256_or_si256(q, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
                                                 _mm256_set1_epi8(16)));
@@ -2868,9 +2874,9 @@ static void rwkv__quantize_block_avx2(const float *x, rwkv__q8_block *out) {
 }
 
 /* One block's integer products as eight int32 sums, their total
-   sum(qw qx) with the Q4_0/Q5_0 offset folded in (minus 8 or 16 sum(qx)).
-   maddubs wants one unsigned operand: Q4/Q5 weights are unsigned nibbles
-   (15 * 127 * 2 fits in int16); Q8_0 moves the weights' sign over to x. */
+   sum(qw qx) (Q4/Q5: of the stored, unsigned integers). maddubs wants one
+   unsigned operand: Q4/Q5 weights are unsigned (31 * 127 * 2 fits in
+   int16); Q8_0 moves the weights' sign over to x. */
 RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, const rwkv__q8_block *x, int type,
                                                      int has_min, int five_bits) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -2881,29 +2887,27 @@ RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, 
         products = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
         return _mm256_madd_epi16(products, ones);
     } else {
-        const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(row + 2 + 2 * has_min + 4 * five_bits));
-        __m256i qw = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+        __m256i qw = rwkv__nibbles_avx2(row + 2 + 2 * has_min + 4 * five_bits);
         if (five_bits)
             qw = _mm256_or_si256(qw, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
                                                       _mm256_set1_epi8(16)));
-        products = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
-        if (!has_min) products = _mm256_sub_epi32(products, _mm256_castsi128_si256(_mm_cvtsi32_si128((five_bits ? 16 : 8) * x->sum)));
-        return products;
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
     }
 }
 
-/* A block's scales as floats: dw dx in lane 0 and, for Q4_1/Q5_1, m dx
-   sum(qx) in lane 1 (dw and m are adjacent f16s, dx and dx sum(qx)
-   adjacent floats: one conversion and one multiply for both). */
+/* A block's scales as floats: dw dx in lane 0 and dw dx sum(qx) (Q4_0,
+   Q5_0; times -8 or -16 at the end) or m dx sum(qx) (Q4_1, Q5_1) in lane
+   1: dw (and m) are adjacent f16s, dx and dx sum(qx) adjacent floats, so
+   one conversion and one multiply give both. */
 RWKV__ALWAYS_INLINE __m128 rwkv__block_scales_avx2(const unsigned char *row, const rwkv__q8_block *x, int has_min) {
     const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&x->d));
-    const __m128i half = has_min ? _mm_cvtsi32_si128((int)rwkv__le32(row)) : _mm_cvtsi32_si128(rwkv__le16(row));
+    const __m128i half = has_min ? _mm_cvtsi32_si128((int)rwkv__le32(row)) : _mm_set1_epi16((short)rwkv__le16(row));
     return _mm_mul_ps(_mm_cvtph_ps(half), dx);
 }
 
 /* The loop for one type (constant flags where inlined): two blocks a step
    into two sums, so that the multiply-adds do not wait on each other; the
-   minimum of Q4_1/Q5_1 adds m dx sum(qx) per block (lane 1 of `offsets`). */
+   offset terms of Q4/Q5 gather in lane 1 of `offsets`. */
 RWKV__ALWAYS_INLINE float rwkv__dot_q8_input_loop_avx2(const unsigned char *row, const rwkv__q8_block *x, int n,
                                                       int type, int has_min, int five_bits) {
     const int block_bytes = type == RWKV_TYPE_Q8_0 ? 34 : 18 + 2 * has_min + 4 * five_bits, nb = n / 32;
@@ -2919,15 +2923,16 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q8_input_loop_avx2(const unsigned char *row,
         const __m128 k1 = rwkv__block_scales_avx2(row + block_bytes, x + 1, has_min);
         acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k0), _mm256_cvtepi32_ps(s0), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k1), _mm256_cvtepi32_ps(s1), acc1);
-        if (has_min) offsets = _mm_add_ps(offsets, _mm_add_ps(k0, k1));
+        if (type != RWKV_TYPE_Q8_0) offsets = _mm_add_ps(offsets, _mm_add_ps(k0, k1));
     }
     if (b < nb) {
         const __m256i s0 = rwkv__block_q8_input_avx2(row, x, type, has_min, five_bits);
         const __m128 k0 = rwkv__block_scales_avx2(row, x, has_min);
         acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k0), _mm256_cvtepi32_ps(s0), acc0);
-        if (has_min) offsets = _mm_add_ps(offsets, k0);
+        if (type != RWKV_TYPE_Q8_0) offsets = _mm_add_ps(offsets, k0);
     }
-    return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) + (has_min ? _mm_cvtss_f32(_mm_movehdup_ps(offsets)) : 0.0f);
+    return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) +
+           (type == RWKV_TYPE_Q8_0 ? 0.0f : (has_min ? 1.0f : five_bits ? -16.0f : -8.0f) * _mm_cvtss_f32(_mm_movehdup_ps(offsets)));
 }
 
 static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x, int n) {
