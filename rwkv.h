@@ -3459,7 +3459,8 @@ RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const f
    of 32, twelve rows at a time: Q8_0 q as stored (signed), m = 0; Q4_1,
    Q5_1 the stored integer and its m; Q4_0, Q5_0 for VNNI the stored
    integer minus 8 or 16 (signed) and m = 0, for AVX2 the stored integer
-   (unsigned, which vpmaddubsw takes as is) and m = -8 d or -16 d. The
+   (unsigned, which vpmaddubsw takes as is) and m = -8 d or -16 d (AVX2
+   leaves Q8_0 to the float kernel: rwkv__int8_prefill). The
    inputs are quantized as for decode and packed in panels of 16 tokens,
    block by block: for each group of four inputs, the 16 tokens' four
    bytes side by side (xq), then per block and token dx and dx * sum(qx)
@@ -3615,13 +3616,15 @@ static int32_t rwkv__load_i32(const signed char *p) {
 
 /* AVX2 has no byte dot product: vpmaddubsw multiplies unsigned by signed
    bytes into pairs of int16 sums and vpmaddwd adds the pairs into int32.
-   The rows' bytes are unsigned (Q4/Q5: 0-31, so a pair is at most 31 127 2,
-   no saturation) or, for Q8_0, signed: then their signs move over to the
-   inputs (|q| times sign(q) qx, at most 128 127 2). Twelve rows by the
-   eight tokens of one half of a panel, twelve int32 sums; the float sums
-   of the row and token pairs stay in `out`, one update per block. */
+   The rows' bytes are unsigned (Q4/Q5: 0-31), so four groups' pair sums
+   add up in int16 without overflow (4 31 127 2 < 32768) and take one
+   vpmaddwd. Twelve rows by the eight tokens of one half of a panel, twelve
+   int32 sums; the float sums of the row and token pairs stay in `out`, one
+   update per block. (Q8_0's signed weights would need their signs moved to
+   the inputs and a vpmaddwd per group: 39.5 GMAC/s on Zen 3 against the
+   float kernel's 46.7, so Q8_0 keeps float products there.) */
 RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
-                                              int half, int signed_q, float *out) {
+                                              int half, float *out) {
     const int nb = n / 32;
     const float *xs = (const float *)(const void *)(panel + (size_t)nb * 512);
     const __m256i ones = _mm256_set1_epi16(1);
@@ -3633,29 +3636,13 @@ RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const
     for (b = 0; b < nb; b++) {
         __m256 dx, dxs;
         i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = i8 = i9 = i10 = i11 = _mm256_setzero_si256();
-        if (signed_q) {
-            for (j = 0; j < 8; j++) {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(panel + b * 512 + j * 64 + 32 * half));
-                const signed char *q = rows->q + 32 * b + 4 * j;
-#define RWKV__DOT_ROW(r)                                                                                     \
-    {                                                                                                        \
-        const __m256i wv = _mm256_set1_epi32(rwkv__load_i32(q + r * stride));                               \
-        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));         \
-        i##r = _mm256_add_epi32(i##r, _mm256_madd_epi16(p, ones));                                           \
-    }
-                RWKV__EACH_ROW(RWKV__DOT_ROW);
-#undef RWKV__DOT_ROW
-            }
-        } else {
-            /* unsigned rows: four groups' int16 pair sums add up without
-               overflow (4 31 127 2 < 32768), so one vpmaddwd per four */
-            for (j = 0; j < 8; j += 4) {
-                const unsigned char *xg = panel + b * 512 + j * 64 + 32 * half;
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)xg);
-                const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 64));
-                const __m256i x2 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 128));
-                const __m256i x3 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 192));
-                const signed char *q = rows->q + 32 * b + 4 * j;
+        for (j = 0; j < 8; j += 4) {
+            const unsigned char *xg = panel + b * 512 + j * 64 + 32 * half;
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)xg);
+            const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 64));
+            const __m256i x2 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 128));
+            const __m256i x3 = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 192));
+            const signed char *q = rows->q + 32 * b + 4 * j;
 #define RWKV__DOT_ROW(r)                                                                                     \
     {                                                                                                        \
         const signed char *qr = q + r * stride;                                                              \
@@ -3665,9 +3652,8 @@ RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const
         p = _mm256_add_epi16(p, _mm256_maddubs_epi16(_mm256_set1_epi32(rwkv__load_i32(qr + 12)), x3));       \
         i##r = _mm256_add_epi32(i##r, _mm256_madd_epi16(p, ones));                                           \
     }
-                RWKV__EACH_ROW(RWKV__DOT_ROW);
+            RWKV__EACH_ROW(RWKV__DOT_ROW);
 #undef RWKV__DOT_ROW
-            }
         }
         dx = _mm256_loadu_ps(xs + b * 32 + 8 * half), dxs = _mm256_loadu_ps(xs + b * 32 + 16 + 8 * half);
 #define RWKV__SCALE_ROW(r)                                                                                   \
@@ -3683,11 +3669,11 @@ RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const
 #undef RWKV__EACH_ROW
 }
 
-/* Twelve rewritten rows times a panel of 16 tokens: out[r * 32 + t]. */
-RWKV__KERNEL void rwkv__int8_panel_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n, int signed_q,
-                                        float *out) {
-    if (signed_q) rwkv__int8_half_avx2(rows, panel, n, 0, 1, out), rwkv__int8_half_avx2(rows, panel, n, 1, 1, out);
-    else rwkv__int8_half_avx2(rows, panel, n, 0, 0, out), rwkv__int8_half_avx2(rows, panel, n, 1, 0, out);
+/* Twelve rewritten rows (unsigned form) times a panel of 16 tokens:
+   out[r * 32 + t]. */
+RWKV__KERNEL void rwkv__int8_panel_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n, float *out) {
+    rwkv__int8_half_avx2(rows, panel, n, 0, out);
+    rwkv__int8_half_avx2(rows, panel, n, 1, out);
 }
 
 #ifdef RWKV__AVX512VNNI
@@ -3729,6 +3715,20 @@ RWKV__KERNEL void rwkv__int8_panel_vnni(const rwkv__int8_rows *rows, const unsig
 }
 #endif
 #endif
+
+/* Whether sequence mode multiplies a matrix of this type in integers when
+   its inputs are 8-bit: every quantized type with VNNI; on AVX2 all but
+   Q8_0 (see rwkv__int8_half_avx2); nowhere else. */
+RWKV__KERNEL int rwkv__int8_prefill(int type) {
+#if defined(RWKV__AVX512VNNI)
+    return rwkv__is_quantized(type);
+#elif defined(RWKV__AVX2)
+    return rwkv__is_quantized(type) && type != RWKV_TYPE_Q8_0;
+#else
+    (void)type;
+    return 0;
+#endif
+}
 
 /* This thread's part of the per-thread row scratch. */
 static float *rwkv__thread_rows(float *rows, size_t rows_per_thread) {
@@ -3807,7 +3807,7 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
 #ifdef RWKV__AVX512VNNI
             rwkv__int8_panel_vnni(&group, panel, w->n_in, out);
 #else
-            rwkv__int8_panel_avx2(&group, panel, w->n_in, w->type == RWKV_TYPE_Q8_0, out);
+            rwkv__int8_panel_avx2(&group, panel, w->n_in, out);
 #endif
             rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }
@@ -3868,8 +3868,8 @@ static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_
    chunk: x is packed into panels, then the rows are decoded to floats once,
    twelve at a time, into this thread's part of `rows` (RWKV__PANEL_ROWS *
    n_in floats a thread; whole groups of F32 rows are used in place) and
-   multiplied with every panel; with xq (8-bit inputs) on AVX2,
-   rwkv__matmul_int8 instead. With OpenMP the rows are split across
+   multiplied with every panel; with xq (8-bit inputs) and a type that
+   rwkv__int8_prefill takes, rwkv__matmul_int8 instead. With OpenMP the rows are split across
    n_threads threads. */
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, float *panels, rwkv__q8_block *xq) {
@@ -3881,7 +3881,7 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
         return;
     }
 #ifdef RWKV__AVX2
-    if (xq && rwkv__is_quantized(w->type)) {
+    if (xq && rwkv__int8_prefill(w->type)) {
         rwkv__matmul_int8(w, x, y, T, n_threads, rows, rows_per_thread, (unsigned char *)(void *)panels);
         return;
     }

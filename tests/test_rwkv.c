@@ -1786,12 +1786,12 @@ static void test_sequence_mode(void) {
             rwkv_state_free(b);
             rwkv_state_free(d);
         }
-#ifdef RWKV__AVX2
-        /* with 8-bit inputs, sequence mode multiplies in integers too: the
-           same products, so the same results up to float rounding, except
-           where that rounding tips an input's 8-bit rounding (then a step
-           of ~max|x|/127 in one input moves the logits by ~1e-3) */
-        if (k[c].mt != RWKV_TYPE_F32 && k[c].mt != RWKV_TYPE_F16 && k[c].mt != RWKV_TYPE_BF16) {
+        /* with 8-bit inputs, sequence mode multiplies in integers too
+           (where rwkv__int8_prefill says so): the same products, so the
+           same results up to float rounding, except where that rounding
+           tips an input's 8-bit rounding (then a step of ~max|x|/127 in one
+           input moves the logits by ~1e-3) */
+        if (rwkv__int8_prefill(k[c].mt)) {
             rwkv_state *a = state_ok(model), *b = state_ok(model);
             double worst_q8 = 0.0;
             int t;
@@ -1809,7 +1809,6 @@ static void test_sequence_mode(void) {
             rwkv_state_free(a);
             rwkv_state_free(b);
         }
-#endif
         if (g_verbose)
             printf("  C%d L%d %s: sequence vs token by token: logits %.2e, state %.2e\n", m->C, m->L,
                    rwkv_type_name(k[c].mt), worst, worst_state);
@@ -3582,10 +3581,10 @@ static void test_simd_twins(const simd_twins *simd) {
 /* The integer prefill kernels (x86 builds) for every quantized type: rows
    rewritten by the AVX2 twin bit for bit as by the plain one, in both forms
    (Q4_0/Q5_0 as signed bytes for VNNI, unsigned with the offset in m for
-   AVX2); the AVX2 panel product on the unsigned form, and in VNNI builds
-   the VNNI panel on the signed form and the decode dot product on pairs of
-   blocks, equal to the plain ones within float rounding (odd block counts,
-   full and padded panels). */
+   AVX2); the AVX2 panel product on the unsigned form (the types it takes),
+   and in VNNI builds the VNNI panel on the signed form and the decode dot
+   product on pairs of blocks, equal to the plain ones within float
+   rounding (odd block counts, full and padded panels). */
 static void test_int8_prefill_twins(void) {
     static const int types[] = {RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0, RWKV_TYPE_Q4_1, RWKV_TYPE_Q5_0, RWKV_TYPE_Q5_1};
     static const int sizes[] = {32, 96, 768, 1056};
@@ -3631,7 +3630,7 @@ static void test_int8_prefill_twins(void) {
                        "%s n=%d unsigned %d: the AVX2 row rewrite differs from the plain one", rwkv_type_name(type),
                        n, unsigned_q);
 #ifndef RWKV__AVX512VNNI
-                if (!unsigned_q) continue; /* the AVX2 panel takes the unsigned form */
+                if (!unsigned_q || !rwkv__int8_prefill(type)) continue; /* the AVX2 panel: unsigned form */
 #else
                 if (unsigned_q) continue; /* the VNNI panel takes the signed form */
 #endif
@@ -3643,7 +3642,7 @@ static void test_int8_prefill_twins(void) {
 #ifdef RWKV__AVX512VNNI
                     rwkv__int8_panel_vnni(&a, panel, n, out_fast);
 #else
-                    rwkv__int8_panel_avx2(&a, panel, n, type == RWKV_TYPE_Q8_0, out_fast);
+                    rwkv__int8_panel_avx2(&a, panel, n, out_fast);
 #endif
                     for (r = 0; r < ROWS; r++)
                         for (i = 0; i < 16; i++)

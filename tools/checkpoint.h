@@ -1915,7 +1915,7 @@ done:
 
 static inline float ck__to_float(const unsigned char *p, int dtype) {
     uint32_t bits;
-    float f;
+    float f = 0.0f; /* GCC 12 at -O2 cannot see that the F16 decode writes it */
     if (dtype == CK_F16) {
         rwkv_dequantize_row(RWKV_TYPE_F16, p, 1, &f);
         return f;
