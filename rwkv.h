@@ -3752,24 +3752,80 @@ static void rwkv__store_panel(float *y, size_t n_out, const float *out, int firs
    last one. */
 static int rwkv__panel_width(int t, int T) { return T - t > 16 ? RWKV__PANEL_TOKENS : 16; }
 
+/* `n_columns` (at most 8) inputs of `valid` tokens (x: one token's `n`
+   floats after another) as rows of a panel of `width` tokens: panel[i *
+   width + t] = x[t * n + i], zeros past `valid`. */
+RWKV__KERNEL void rwkv__pack_columns_plain(const float *x, size_t n, int n_columns, int valid, int width,
+                                           float *panel) {
+    int i, t;
+    for (i = 0; i < n_columns; i++) {
+        for (t = 0; t < valid; t++) panel[(size_t)i * (size_t)width + (size_t)t] = x[(size_t)t * n + (size_t)i];
+        for (; t < width; t++) panel[(size_t)i * (size_t)width + (size_t)t] = 0.0f;
+    }
+}
+
+#ifdef RWKV__AVX2
+/* Eight inputs of eight tokens at a time by a transpose in registers (the
+   plain loop, one float at a time, was 5% of a prefill on Zen 3). */
+RWKV__KERNEL void rwkv__pack_columns_avx2(const float *x, size_t n, int n_columns, int valid, int width,
+                                          float *panel) {
+    int t = 0;
+    if (n_columns == 8)
+        for (; t + 8 <= valid; t += 8) {
+            const float *s = x + (size_t)t * n;
+            const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + n), r2 = _mm256_loadu_ps(s + 2 * n);
+            const __m256 r3 = _mm256_loadu_ps(s + 3 * n), r4 = _mm256_loadu_ps(s + 4 * n);
+            const __m256 r5 = _mm256_loadu_ps(s + 5 * n), r6 = _mm256_loadu_ps(s + 6 * n);
+            const __m256 r7 = _mm256_loadu_ps(s + 7 * n);
+            /* pairs of tokens, then quads (inputs i | i + 4 in the two lanes) */
+            const __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 a2 = _mm256_unpacklo_ps(r2, r3), a3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5);
+            const __m256 a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 q0 = _mm256_shuffle_ps(a0, a2, 0x44), q1 = _mm256_shuffle_ps(a0, a2, 0xee);
+            const __m256 q2 = _mm256_shuffle_ps(a1, a3, 0x44), q3 = _mm256_shuffle_ps(a1, a3, 0xee);
+            const __m256 q4 = _mm256_shuffle_ps(a4, a6, 0x44), q5 = _mm256_shuffle_ps(a4, a6, 0xee);
+            const __m256 q6 = _mm256_shuffle_ps(a5, a7, 0x44), q7 = _mm256_shuffle_ps(a5, a7, 0xee);
+            float *d = panel + t;
+            const size_t w = (size_t)width;
+            _mm256_storeu_ps(d, _mm256_permute2f128_ps(q0, q4, 0x20));
+            _mm256_storeu_ps(d + w, _mm256_permute2f128_ps(q1, q5, 0x20));
+            _mm256_storeu_ps(d + 2 * w, _mm256_permute2f128_ps(q2, q6, 0x20));
+            _mm256_storeu_ps(d + 3 * w, _mm256_permute2f128_ps(q3, q7, 0x20));
+            _mm256_storeu_ps(d + 4 * w, _mm256_permute2f128_ps(q0, q4, 0x31));
+            _mm256_storeu_ps(d + 5 * w, _mm256_permute2f128_ps(q1, q5, 0x31));
+            _mm256_storeu_ps(d + 6 * w, _mm256_permute2f128_ps(q2, q6, 0x31));
+            _mm256_storeu_ps(d + 7 * w, _mm256_permute2f128_ps(q3, q7, 0x31));
+        }
+    if (t < width) { /* the last tokens and the padding */
+        int i, u;
+        for (i = 0; i < n_columns; i++) {
+            for (u = t; u < valid; u++) panel[(size_t)i * (size_t)width + (size_t)u] = x[(size_t)u * n + (size_t)i];
+            for (; u < width; u++) panel[(size_t)i * (size_t)width + (size_t)u] = 0.0f;
+        }
+    }
+}
+#define rwkv__pack_columns rwkv__pack_columns_avx2
+#else
+#define rwkv__pack_columns rwkv__pack_columns_plain
+#endif
+
 /* Packs T tokens of n floats (x, one token after another) into panels of
    RWKV__PANEL_TOKENS * n floats; a short last panel is padded with zeros.
-   The inputs are split across n_threads threads. */
+   The inputs are split across n_threads threads, eight at a time. */
 static void rwkv__pack_panels(const float *x, int n, int T, float *xp, int n_threads) {
+    const int n_groups = (n + 7) / 8;
     int t0;
     for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
         const int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
         float *panel = xp + (size_t)t0 * (size_t)n;
-        int k;
+        int g;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n >= (1 << 14))
 #endif
-        for (k = 0; k < n; k++) {
-            float *column = panel + (size_t)k * (size_t)width;
-            int t;
-            for (t = 0; t < valid; t++) column[t] = x[(size_t)(t0 + t) * (size_t)n + (size_t)k];
-            for (; t < width; t++) column[t] = 0.0f;
-        }
+        for (g = 0; g < n_groups; g++)
+            rwkv__pack_columns(x + (size_t)t0 * (size_t)n + 8 * (size_t)g, (size_t)n, n - 8 * g < 8 ? n - 8 * g : 8,
+                               valid, width, panel + (size_t)(8 * g) * (size_t)width);
     }
     (void)n_threads;
 }

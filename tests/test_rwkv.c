@@ -3699,6 +3699,31 @@ static void test_wide_matvec(void) {
 /* Quantizing an input block: the SIMD twin gives the plain twin's bits (d,
    sum and every q), on blocks of every magnitude, ties at .5 (rounded to
    even), an all-zero block, a lone value, values up to FLT_MAX and NaNs. */
+#if defined(RWKV__AVX2)
+/* The panel packing's transpose: the same floats as the plain loop, bit for
+   bit, for every column count, token count and panel width (x rows an odd
+   stride apart, tails and padding included). */
+static void test_pack_columns_twin(void) {
+    static const int valids[] = {1, 7, 8, 9, 15, 16, 17, 24, 31, 32};
+    enum { STRIDE = 37 };
+    static float x[32 * STRIDE], plain[8 * 32], fast[8 * 32];
+    rng_t seed = {4242};
+    size_t vi;
+    int i, cols, width;
+    for (i = 0; i < 32 * STRIDE; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+    for (cols = 1; cols <= 8; cols++)
+        for (vi = 0; vi < sizeof valids / sizeof valids[0]; vi++)
+            for (width = 16; width <= 32; width += 16) {
+                if (valids[vi] > width) continue;
+                memset(plain, 0x55, sizeof plain), memset(fast, 0xaa, sizeof fast);
+                rwkv__pack_columns_plain(x + 3, STRIDE, cols, valids[vi], width, plain);
+                rwkv__pack_columns_avx2(x + 3, STRIDE, cols, valids[vi], width, fast);
+                CHECKF(!memcmp(plain, fast, sizeof(float) * (size_t)(cols * width)),
+                       "pack columns: %d columns, %d tokens, width %d differ", cols, valids[vi], width);
+            }
+}
+#endif
+
 static void test_quantize_block_twin(const simd_twins *simd) {
     static const double scales[] = {1e-30, 1e-3, 1.0, 3.0e4, 1e30};
     float x[32];
@@ -3816,6 +3841,7 @@ static void test_simd_kernels(void) {
     }
 #ifdef RWKV__AVX2
     test_int8_prefill_twins();
+    test_pack_columns_twin();
 #endif
 #else
     printf("  (plain C build: no SIMD kernels to compare)\n");
