@@ -2900,7 +2900,7 @@ RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, 
    1: dw (and m) are adjacent f16s, dx and dx sum(qx) adjacent floats, so
    one conversion and one multiply give both. */
 RWKV__ALWAYS_INLINE __m128 rwkv__block_scales_avx2(const unsigned char *row, const rwkv__q8_block *x, int has_min) {
-    const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&x->d));
+    const __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)&x->d)); /* unaligned */
     const __m128i half = has_min ? _mm_cvtsi32_si128((int)rwkv__le32(row)) : _mm_set1_epi16((short)rwkv__le16(row));
     return _mm_mul_ps(_mm_cvtph_ps(half), dx);
 }
