@@ -280,7 +280,7 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads);
    sequence mode too (elsewhere rwkv_eval_sequence keeps float inputs).
    Faster on quantized weights (measured with AVX-512 VNNI: decode 1.45-1.9x
    on Q4/Q5, sequence mode 1.6-1.85x on Q4/Q5/Q8; with AVX2 on Zen 3: decode
-   1.5-1.7x on Q4/Q5, sequence mode 1.4-1.8x on Q4/Q5), but no longer
+   1.4-2.1x on Q4/Q5, sequence mode 1.4-1.65x on Q4/Q5), but no longer
    exact: logits move by up to 0.33 (measured on the tiny reference models;
    rwkv.cpp does the same). Default off: inputs stay float and results match
    the reference to float rounding. */
@@ -2391,20 +2391,23 @@ static __m256i rwkv__bits_to_bytes(uint32_t bits) {
     return _mm256_cmpeq_epi8(_mm256_or_si256(v, others), _mm256_set1_epi64x(-1));
 }
 
-/* Quantized rows with float inputs: each weight is decoded to a float and
-   scaled (w = d q, or d q + m) before its multiply-add into one of four
-   sums that run through the whole row, so that no chain of dependent
-   adds waits inside a block (summing a block first, then scaling it, made
-   every block wait on its own four multiply-adds: 3-4 times slower). */
+/* Quantized rows with float inputs: every block is summed in two halves
+   (or, for Q4_1/Q5_1, its weights decoded as d q + m) straight into two
+   sums that run through the whole row, so that no block waits on a chain
+   of its own four multiply-adds (the kernels that summed a block in one
+   chain, then scaled it, were 1.05-2x slower on Zen 3). */
 RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x, int n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0; /* named: GCC keeps an array in memory */
     int b;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
         const __m256 d = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)));
         RWKV__PREFETCH(row);
-#define RWKV__Q8_PART(j) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + 8 * j))))
-        const __m256 p0 = _mm256_fmadd_ps(RWKV__Q8_PART(1), _mm256_loadu_ps(x + 8), _mm256_mul_ps(RWKV__Q8_PART(0), _mm256_loadu_ps(x)));
-        const __m256 p1 = _mm256_fmadd_ps(RWKV__Q8_PART(3), _mm256_loadu_ps(x + 24), _mm256_mul_ps(RWKV__Q8_PART(2), _mm256_loadu_ps(x + 16)));
+#define RWKV__Q8_PART(j) \
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + 8 * j))))
+        const __m256 p0 = _mm256_fmadd_ps(RWKV__Q8_PART(1), _mm256_loadu_ps(x + 8),
+                                          _mm256_mul_ps(RWKV__Q8_PART(0), _mm256_loadu_ps(x)));
+        const __m256 p1 = _mm256_fmadd_ps(RWKV__Q8_PART(3), _mm256_loadu_ps(x + 24),
+                                          _mm256_mul_ps(RWKV__Q8_PART(2), _mm256_loadu_ps(x + 16)));
 #undef RWKV__Q8_PART
         a0 = _mm256_fmadd_ps(d, p0, a0);
         a1 = _mm256_fmadd_ps(d, p1, a1);
@@ -2446,8 +2449,10 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q4_q5_loop_avx2(const unsigned char *row, co
             a0 = _mm256_fmadd_ps(_mm256_fmadd_ps(q2, d, m), _mm256_loadu_ps(x + 16), a0);
             a1 = _mm256_fmadd_ps(_mm256_fmadd_ps(q3, d, m), _mm256_loadu_ps(x + 24), a1);
         } else {
-            a0 = _mm256_fmadd_ps(d, _mm256_fmadd_ps(q1, _mm256_loadu_ps(x + 8), _mm256_mul_ps(q0, _mm256_loadu_ps(x))), a0);
-            a1 = _mm256_fmadd_ps(d, _mm256_fmadd_ps(q3, _mm256_loadu_ps(x + 24), _mm256_mul_ps(q2, _mm256_loadu_ps(x + 16))), a1);
+            const __m256 h0 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(x + 8), _mm256_mul_ps(q0, _mm256_loadu_ps(x)));
+            const __m256 h1 = _mm256_fmadd_ps(q3, _mm256_loadu_ps(x + 24), _mm256_mul_ps(q2, _mm256_loadu_ps(x + 16)));
+            a0 = _mm256_fmadd_ps(d, h0, a0);
+            a1 = _mm256_fmadd_ps(d, h1, a1);
         }
     }
     return rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
@@ -2931,8 +2936,9 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q8_input_loop_avx2(const unsigned char *row,
         acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(k0), _mm256_cvtepi32_ps(s0), acc0);
         if (type != RWKV_TYPE_Q8_0) offsets = _mm_add_ps(offsets, k0);
     }
+    if (type == RWKV_TYPE_Q8_0) return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1));
     return rwkv__hsum_avx2(_mm256_add_ps(acc0, acc1)) +
-           (type == RWKV_TYPE_Q8_0 ? 0.0f : (has_min ? 1.0f : five_bits ? -16.0f : -8.0f) * _mm_cvtss_f32(_mm_movehdup_ps(offsets)));
+           (has_min ? 1.0f : five_bits ? -16.0f : -8.0f) * _mm_cvtss_f32(_mm_movehdup_ps(offsets));
 }
 
 static float rwkv__dot_q8_input_avx2(int type, const unsigned char *row, const rwkv__q8_block *x, int n) {
@@ -3554,7 +3560,9 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
             const float d = _cvtsh_ss(rwkv__le16(row));
             rows->d[r * nb + b] = d;
             rows->c[r * nb + b] = -128.0f * d * (float)sum;
-            rows->m[r * nb + b] = has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : unsigned_q && offset ? -(float)offset * d : 0.0f;
+            rows->m[r * nb + b] = has_min                 ? _cvtsh_ss(rwkv__le16(row + 2))
+                                  : unsigned_q && offset ? -(float)offset * d
+                                                         : 0.0f;
         }
     }
 }
@@ -3620,10 +3628,11 @@ static int32_t rwkv__load_i32(const signed char *p) {
    add up in int16 without overflow (4 31 127 2 < 32768) and take one
    vpmaddwd. Six rows (from `first`) by the eight tokens of one half of a
    panel: six int32 sums and four input vectors stay in registers (twelve
-   rows spilled them: 60 GMAC/s against 75+); the float sums of the row and
-   token pairs stay in `out`, one update per block. (Q8_0's signed weights would need their signs moved to
-   the inputs and a vpmaddwd per group: 39.5 GMAC/s on Zen 3 against the
-   float kernel's 46.7, so Q8_0 keeps float products there.) */
+   rows spilled them to the stack: 57-63 GMAC/s in cache against 65-66 on
+   Zen 3); the float sums of the row and token pairs stay in `out`, one
+   update per block. (Q8_0's signed weights would need their signs moved to
+   the inputs and a vpmaddwd per group: 39.5 GMAC/s against the float
+   kernel's 46.7, so Q8_0 keeps float products there.) */
 RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
                                               int first, int half, float *out) {
     const int nb = n / 32;
