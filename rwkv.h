@@ -2415,13 +2415,19 @@ RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x,
     return rwkv__hsum_avx2(_mm256_add_ps(a0, a1));
 }
 
-/* One Q4/Q5 block's 32 integers as signed bytes (elements 0-15 in the low
-   lane), the Q4_0/Q5_0 offset (8, 16) already subtracted. */
-RWKV__ALWAYS_INLINE __m256i rwkv__block_bytes_avx2(const unsigned char *row, int has_min, int five_bits) {
+/* One Q4/Q5 block's 32 stored integers as unsigned bytes, 0-15 or 0-31
+   (elements 0-15 in the low lane). */
+RWKV__ALWAYS_INLINE __m256i rwkv__q4_q5_bytes_avx2(const unsigned char *row, int has_min, int five_bits) {
     __m256i q = rwkv__nibbles_avx2(row + 2 + 2 * has_min + 4 * five_bits);
     if (five_bits)
         q = _mm256_or_si256(q, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
                                                 _mm256_set1_epi8(16)));
+    return q;
+}
+
+/* The same as signed bytes, the Q4_0/Q5_0 offset (8, 16) subtracted. */
+RWKV__ALWAYS_INLINE __m256i rwkv__block_bytes_avx2(const unsigned char *row, int has_min, int five_bits) {
+    const __m256i q = rwkv__q4_q5_bytes_avx2(row, has_min, five_bits);
     return has_min ? q : _mm256_sub_epi8(q, _mm256_set1_epi8(five_bits ? 16 : 8));
 }
 
@@ -2892,11 +2898,7 @@ RWKV__ALWAYS_INLINE __m256i rwkv__block_q8_input_avx2(const unsigned char *row, 
         products = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
         return _mm256_madd_epi16(products, ones);
     } else {
-        __m256i qw = rwkv__nibbles_avx2(row + 2 + 2 * has_min + 4 * five_bits);
-        if (five_bits)
-            qw = _mm256_or_si256(qw, _mm256_and_si256(rwkv__bits_to_bytes(rwkv__le32(row + 2 + 2 * has_min)),
-                                                      _mm256_set1_epi8(16)));
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(rwkv__q4_q5_bytes_avx2(row, has_min, five_bits), qx), ones);
     }
 }
 
@@ -3523,17 +3525,13 @@ RWKV__KERNEL void rwkv__int8_row_plain(int type, const unsigned char *row, int n
     }
 }
 
-/* The nibbles split with masks and shifts, the fifth bits spread to bytes
-   by a shuffle and a compare, the sum by sad (on q + 128, unsigned). */
+/* The integers as in decode (rwkv__q4_q5_bytes_avx2), the sum by sad (on
+   q + 128, unsigned). */
 RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n, const rwkv__int8_rows *rows,
                                       int r, int unsigned_q) {
     const int has_min = type == RWKV_TYPE_Q4_1 || type == RWKV_TYPE_Q5_1;
     const int five_bits = type == RWKV_TYPE_Q5_0 || type == RWKV_TYPE_Q5_1;
     const int block_bytes = (int)rwkv_type_size(type, 32), nb = n / 32;
-    const __m128i low4 = _mm_set1_epi8(15);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
-                                            3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     const int offset = has_min || type == RWKV_TYPE_Q8_0 ? 0 : (five_bits ? 16 : 8);
     const __m256i subtract = _mm256_set1_epi8((char)(unsigned_q ? 0 : offset));
     signed char *q = rows->q + (size_t)r * (size_t)n;
@@ -3543,14 +3541,7 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
         if (type == RWKV_TYPE_Q8_0) {
             v = _mm256_loadu_si256((const __m256i *)(const void *)(row + 2));
         } else {
-            const __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(row + 2 + 2 * has_min + 4 * five_bits));
-            v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), _mm_and_si128(packed, low4));
-            if (five_bits) {
-                const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32((int)rwkv__le32(row + 2 + 2 * has_min)), spread);
-                const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-                v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16)));
-            }
-            v = _mm256_sub_epi8(v, subtract);
+            v = _mm256_sub_epi8(rwkv__q4_q5_bytes_avx2(row, has_min, five_bits), subtract);
         }
         _mm256_storeu_si256((__m256i *)(void *)q, v);
         s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
