@@ -3468,8 +3468,7 @@ RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const f
    Q5_1 the stored integer and its m; Q4_0, Q5_0 for VNNI the stored
    integer minus 8 or 16 (signed) and m = 0, for AVX2 the stored integer
    (unsigned, which vpmaddubsw takes as is) and m = -8 d or -16 d (AVX2
-   leaves Q8_0 to the float kernel: rwkv__int8_prefill). The
-   inputs are quantized as for decode and packed in panels of 16 tokens,
+   without VNNI takes Q8_0 as int16: rwkv__int16_row_avx2). The inputs are quantized as for decode and packed in panels of 16 tokens,
    block by block: for each group of four inputs, the 16 tokens' four
    bytes side by side (xq), then per block and token dx and dx * sum(qx)
    (xs). So
@@ -3486,11 +3485,25 @@ RWKV__KERNEL void rwkv__gemm_panel_neon(const float *w, size_t w_stride, const f
 typedef struct rwkv__int8_rows {
     signed char *q; /* RWKV__PANEL_ROWS rows of n bytes                       */
     float *d, *c, *m; /* per row and block: d, -128 d sum(q) (VNNI), m         */
+    int16_t *q16;   /* Q8_0 on AVX2 without VNNI: the rows as int16 instead   */
 } rwkv__int8_rows;
 
+/* Whether a matrix of this type takes the int16 form (rwkv__int16_panel_avx2):
+   Q8_0 where there is no VNNI. */
+static int rwkv__int16_prefill(int type) {
+#ifdef RWKV__AVX512VNNI
+    (void)type;
+    return 0;
+#else
+    return type == RWKV_TYPE_Q8_0;
+#endif
+}
+
 /* Bytes of a panel of 16 tokens of n inputs: n/32 blocks of 512 bytes of
-   xq and 32 floats of xs. */
-static size_t rwkv__int8_panel_bytes(int n) { return (size_t)(n / 32) * (512 + 32 * sizeof(float)); }
+   xq (1024 in the int16 form) and 32 floats of xs. */
+static size_t rwkv__int8_panel_bytes(int n, int wide) {
+    return (size_t)(n / 32) * ((wide ? 1024 : 512) + 32 * sizeof(float));
+}
 
 /* Rewrites row `row` (n weights of a quantized type) as row r of `rows`;
    with `unsigned_q` (AVX2) Q4_0/Q5_0 keep their stored integers and put
@@ -3559,17 +3572,18 @@ RWKV__KERNEL void rwkv__int8_row_avx2(int type, const unsigned char *row, int n,
 }
 
 /* Quantizes T tokens (x, n floats each) into panels of 16 tokens, padded
-   with zero tokens; the tokens are split across n_threads threads. */
-static void rwkv__int8_pack_panels(const float *x, int n, int T, unsigned char *panels, int n_threads) {
-    const int nb = n / 32, padded = (T + 15) / 16 * 16;
-    const size_t panel_bytes = rwkv__int8_panel_bytes(n);
+   with zero tokens; the tokens are split across n_threads threads. `wide`:
+   the int16 form, each pair of inputs as two int16 per token. */
+static void rwkv__int8_pack_panels(const float *x, int n, int T, unsigned char *panels, int n_threads, int wide) {
+    const int nb = n / 32, padded = (T + 15) / 16 * 16, block_bytes = wide ? 1024 : 512;
+    const size_t panel_bytes = rwkv__int8_panel_bytes(n, wide);
     int t;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n >= (1 << 14))
 #endif
     for (t = 0; t < padded; t++) {
         unsigned char *xq = panels + (size_t)(t / 16) * panel_bytes;
-        float *xs = (float *)(void *)(xq + (size_t)nb * 512);
+        float *xs = (float *)(void *)(xq + (size_t)nb * (size_t)block_bytes);
         rwkv__q8_block block;
         int b, j;
         for (b = 0; b < nb; b++) {
@@ -3577,7 +3591,13 @@ static void rwkv__int8_pack_panels(const float *x, int n, int T, unsigned char *
                 rwkv__quantize_block(x + (size_t)t * (size_t)n + 32 * b, &block);
             else
                 memset(&block, 0, sizeof block);
-            for (j = 0; j < 8; j++) memcpy(xq + b * 512 + j * 64 + (t % 16) * 4, block.q + 4 * j, 4);
+            if (wide)
+                for (j = 0; j < 16; j++) {
+                    const int16_t pair[2] = {block.q[2 * j], block.q[2 * j + 1]};
+                    memcpy(xq + b * 1024 + j * 64 + (t % 16) * 4, pair, 4);
+                }
+            else
+                for (j = 0; j < 8; j++) memcpy(xq + b * 512 + j * 64 + (t % 16) * 4, block.q + 4 * j, 4);
             xs[b * 32 + t % 16] = block.d;
             xs[b * 32 + 16 + t % 16] = block.d * (float)block.sum;
         }
@@ -3621,9 +3641,7 @@ static int32_t rwkv__load_i32(const signed char *p) {
    panel: six int32 sums and four input vectors stay in registers (twelve
    rows spilled them to the stack: 57-63 GMAC/s in cache against 65-66 on
    Zen 3); the float sums of the row and token pairs stay in `out`, one
-   update per block. (Q8_0's signed weights would need their signs moved to
-   the inputs and a vpmaddwd per group: 39.5 GMAC/s against the float
-   kernel's 46.7, so Q8_0 keeps float products there.) */
+   update per block. (Q8_0's signed weights take the int16 form below.) */
 RWKV__ALWAYS_INLINE void rwkv__int8_half_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
                                               int first, int half, float *out) {
     const int nb = n / 32;
@@ -3681,6 +3699,115 @@ RWKV__KERNEL void rwkv__int8_panel_avx2(const rwkv__int8_rows *rows, const unsig
     rwkv__int8_half_avx2(rows, panel, n, 6, 1, out);
 }
 
+/* The int16 form, for Q8_0 where there is no VNNI. Q8_0's weights and
+   inputs are both signed bytes, so vpmaddubsw would need the weights'
+   signs moved to the inputs and a vpmaddwd per group of four (39.5 GMAC/s
+   in cache on Zen 3, below the float kernel's 46.7). Widened to int16,
+   vpmaddwd alone multiplies two inputs a lane: 55-57 GMAC/s. Row r is its
+   Q8_0 integers as int16 in q16 and its scales in d (c, m unused); the
+   panel holds, per block and pair of inputs, the 16 tokens' two int16 side
+   by side (64 bytes). */
+RWKV__KERNEL void rwkv__int16_row_plain(const unsigned char *row, int n, const rwkv__int8_rows *rows, int r) {
+    int16_t *q = rows->q16 + (size_t)r * (size_t)n;
+    int b, j;
+    for (b = 0; b < n / 32; b++, row += 34, q += 32) {
+        for (j = 0; j < 32; j++) q[j] = (int16_t)(signed char)row[2 + j];
+        rows->d[r * (n / 32) + b] = rwkv__f16_to_f32(rwkv__le16(row));
+    }
+}
+
+RWKV__KERNEL void rwkv__int16_row_avx2(const unsigned char *row, int n, const rwkv__int8_rows *rows, int r) {
+    int16_t *q = rows->q16 + (size_t)r * (size_t)n;
+    int b;
+    for (b = 0; b < n / 32; b++, row += 34, q += 32) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(row + 2));
+        _mm256_storeu_si256((__m256i *)(void *)q, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)));
+        _mm256_storeu_si256((__m256i *)(void *)(q + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
+        rows->d[r * (n / 32) + b] = _cvtsh_ss(rwkv__le16(row));
+    }
+}
+
+/* Twelve int16 rows times a panel of 16 tokens (int16 form): out[r * 32 + t]. */
+RWKV__KERNEL void rwkv__int16_panel_plain(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
+                                          float *out) {
+    const int nb = n / 32;
+    const float *xs = (const float *)(const void *)(panel + (size_t)nb * 1024);
+    int r, t, b, j;
+    for (r = 0; r < RWKV__PANEL_ROWS; r++)
+        for (t = 0; t < 16; t++) {
+            float sum = 0.0f;
+            for (b = 0; b < nb; b++) {
+                const int16_t *q = rows->q16 + (size_t)r * (size_t)n + 32 * b;
+                int32_t dot = 0;
+                for (j = 0; j < 16; j++) {
+                    int16_t pair[2];
+                    memcpy(pair, panel + b * 1024 + j * 64 + t * 4, 4);
+                    dot += q[2 * j] * pair[0] + q[2 * j + 1] * pair[1];
+                }
+                sum += rows->d[r * nb + b] * (float)dot * xs[b * 32 + t];
+            }
+            out[r * RWKV__PANEL_TOKENS + t] = sum;
+        }
+}
+
+/* Four rows (from `first`) by 16 tokens: eight int32 sums, two input
+   vectors and a broadcast pair of weights (six rows spilled the sums: 30-38
+   GMAC/s); the float sums stay in `out`, one update per block. */
+RWKV__ALWAYS_INLINE void rwkv__int16_quad_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n,
+                                               int first, float *out) {
+    const int nb = n / 32;
+    const float *xs = (const float *)(const void *)(panel + (size_t)nb * 1024);
+    const int16_t *q = rows->q16 + (size_t)first * (size_t)n;
+    const size_t stride = (size_t)n;
+    int b, j, r;
+#define RWKV__EACH_ROW(DO) DO(0); DO(1); DO(2); DO(3)
+    out += first * RWKV__PANEL_TOKENS;
+    for (r = 0; r < 4; r++) {
+        _mm256_storeu_ps(out + r * RWKV__PANEL_TOKENS, _mm256_setzero_ps());
+        _mm256_storeu_ps(out + r * RWKV__PANEL_TOKENS + 8, _mm256_setzero_ps());
+    }
+    for (b = 0; b < nb; b++) {
+        __m256i lo0 = _mm256_setzero_si256(), lo1 = lo0, lo2 = lo0, lo3 = lo0, hi0 = lo0, hi1 = lo0, hi2 = lo0,
+                hi3 = lo0;
+        __m256 dx_lo, dx_hi;
+        for (j = 0; j < 16; j++) {
+            const unsigned char *xg = panel + b * 1024 + j * 64;
+            const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)xg);
+            const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xg + 32));
+            const int16_t *qj = q + 32 * b + 2 * j;
+#define RWKV__DOT_ROW(r)                                                                                     \
+    {                                                                                                        \
+        int32_t pair;                                                                                        \
+        __m256i wr;                                                                                          \
+        memcpy(&pair, qj + r * stride, 4);                                                                   \
+        wr = _mm256_set1_epi32(pair);                                                                        \
+        lo##r = _mm256_add_epi32(lo##r, _mm256_madd_epi16(wr, x_lo));                                        \
+        hi##r = _mm256_add_epi32(hi##r, _mm256_madd_epi16(wr, x_hi));                                        \
+    }
+            RWKV__EACH_ROW(RWKV__DOT_ROW);
+#undef RWKV__DOT_ROW
+        }
+        dx_lo = _mm256_loadu_ps(xs + b * 32), dx_hi = _mm256_loadu_ps(xs + b * 32 + 8);
+#define RWKV__SCALE_ROW(r)                                                                                   \
+    {                                                                                                        \
+        float *o = out + r * RWKV__PANEL_TOKENS;                                                             \
+        const __m256 d = _mm256_set1_ps(rows->d[(first + r) * nb + b]);                                      \
+        _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo##r), _mm256_mul_ps(d, dx_lo), _mm256_loadu_ps(o))); \
+        _mm256_storeu_ps(o + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi##r), _mm256_mul_ps(d, dx_hi),          \
+                                                _mm256_loadu_ps(o + 8)));                                    \
+    }
+        RWKV__EACH_ROW(RWKV__SCALE_ROW);
+#undef RWKV__SCALE_ROW
+    }
+#undef RWKV__EACH_ROW
+}
+
+RWKV__KERNEL void rwkv__int16_panel_avx2(const rwkv__int8_rows *rows, const unsigned char *panel, int n, float *out) {
+    rwkv__int16_quad_avx2(rows, panel, n, 0, out);
+    rwkv__int16_quad_avx2(rows, panel, n, 4, out);
+    rwkv__int16_quad_avx2(rows, panel, n, 8, out);
+}
+
 #ifdef RWKV__AVX512VNNI
 /* vpdpbusd multiplies unsigned bytes by signed ones: the inputs are made
    unsigned (qx + 128) and c = -128 d sum(q) takes the 128 back out. Twelve
@@ -3722,13 +3849,11 @@ RWKV__KERNEL void rwkv__int8_panel_vnni(const rwkv__int8_rows *rows, const unsig
 #endif
 
 /* Whether sequence mode multiplies a matrix of this type in integers when
-   its inputs are 8-bit: every quantized type with VNNI; on AVX2 all but
-   Q8_0 (see rwkv__int8_half_avx2); nowhere else. */
+   its inputs are 8-bit: every quantized type on AVX2 (Q8_0 there in the
+   int16 form unless VNNI is there); nowhere else. */
 RWKV__KERNEL int rwkv__int8_prefill(int type) {
-#if defined(RWKV__AVX512VNNI)
+#if defined(RWKV__AVX2)
     return rwkv__is_quantized(type);
-#elif defined(RWKV__AVX2)
-    return rwkv__is_quantized(type) && type != RWKV_TYPE_Q8_0;
 #else
     (void)type;
     return 0;
@@ -3842,9 +3967,10 @@ static void rwkv__pack_panels(const float *x, int n, int T, float *xp, int n_thr
 static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                               float *rows, size_t rows_per_thread, unsigned char *panels) {
     const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS, nb = w->n_in / 32;
-    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out, panel_bytes = rwkv__int8_panel_bytes(w->n_in);
+    const int wide = rwkv__int16_prefill(w->type);
+    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out, panel_bytes = rwkv__int8_panel_bytes(w->n_in, wide);
     int g;
-    rwkv__int8_pack_panels(x, w->n_in, T, panels, n_threads);
+    rwkv__int8_pack_panels(x, w->n_in, T, panels, n_threads, wide);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)w->n_out * w->n_in * T >= RWKV__MIN_PARALLEL)
 #endif
@@ -3859,16 +3985,24 @@ static void rwkv__matmul_int8(const rwkv__matrix *w, const float *x, float *y, i
         group.d = (float *)(void *)(group.q + RWKV__PANEL_ROWS * n_in);
         group.c = group.d + RWKV__PANEL_ROWS * nb;
         group.m = group.c + RWKV__PANEL_ROWS * nb;
-        for (r = 0; r < RWKV__PANEL_ROWS; r++) /* a short last group repeats its last row */
-            rwkv__int8_row_avx2(w->type, w->data + (size_t)(first + (r < n_rows ? r : n_rows - 1)) * w->row_bytes,
-                                w->n_in, &group, r, RWKV__INT8_UNSIGNED_Q);
+        group.q16 = (int16_t *)(void *)(group.m + RWKV__PANEL_ROWS * nb); /* 40.5 n bytes of the 48 n */
+        for (r = 0; r < RWKV__PANEL_ROWS; r++) { /* a short last group repeats its last row */
+            const unsigned char *row = w->data + (size_t)(first + (r < n_rows ? r : n_rows - 1)) * w->row_bytes;
+            if (wide)
+                rwkv__int16_row_avx2(row, w->n_in, &group, r);
+            else
+                rwkv__int8_row_avx2(w->type, row, w->n_in, &group, r, RWKV__INT8_UNSIGNED_Q);
+        }
         for (t0 = 0; t0 < T; t0 += RWKV__INT8_PANEL_TOKENS) {
             const int valid = T - t0 < RWKV__INT8_PANEL_TOKENS ? T - t0 : RWKV__INT8_PANEL_TOKENS;
             const unsigned char *panel = panels + (size_t)(t0 / RWKV__INT8_PANEL_TOKENS) * panel_bytes;
 #ifdef RWKV__AVX512VNNI
             rwkv__int8_panel_vnni(&group, panel, w->n_in, out);
 #else
-            rwkv__int8_panel_avx2(&group, panel, w->n_in, out);
+            if (wide)
+                rwkv__int16_panel_avx2(&group, panel, w->n_in, out);
+            else
+                rwkv__int8_panel_avx2(&group, panel, w->n_in, out);
 #endif
             rwkv__store_panel(y, n_out, out, first, n_rows, t0, valid);
         }

@@ -3581,8 +3581,8 @@ static void test_simd_twins(const simd_twins *simd) {
 /* The integer prefill kernels (x86 builds) for every quantized type: rows
    rewritten by the AVX2 twin bit for bit as by the plain one, in both forms
    (Q4_0/Q5_0 as signed bytes for VNNI, unsigned with the offset in m for
-   AVX2); the AVX2 panel product on the unsigned form (the types it takes),
-   and in VNNI builds the VNNI panel on the signed form and the decode dot
+   AVX2) and Q8_0's int16 form; the AVX2 panel products on the unsigned
+   and the int16 form, and in VNNI builds the VNNI panel on the signed form and the decode dot
    product on pairs of blocks, equal to the plain ones within float
    rounding (odd block counts, full and padded panels). */
 static void test_int8_prefill_twins(void) {
@@ -3590,8 +3590,9 @@ static void test_int8_prefill_twins(void) {
     static const int sizes[] = {32, 96, 768, 1056};
     enum { MAXN = 1056, ROWS = RWKV__PANEL_ROWS };
     static float w[MAXN], x[16 * MAXN], out_plain[ROWS * 32], out_fast[ROWS * 32];
-    static unsigned char packed[ROWS][MAXN * 4], panel[16 * MAXN * 2];
+    static unsigned char packed[ROWS][MAXN * 4], panel[16 * MAXN * 3];
     static signed char q_plain[ROWS * MAXN], q_avx2[ROWS * MAXN];
+    static int16_t w16_plain[ROWS * MAXN], w16_avx2[ROWS * MAXN];
     static float f_plain[3 * ROWS * MAXN / 32], f_avx2[3 * ROWS * MAXN / 32];
     rng_t seed = {777};
     size_t ti, si;
@@ -3602,8 +3603,8 @@ static void test_int8_prefill_twins(void) {
                 const int type = types[ti], n = sizes[si], nb = n / 32;
                 rwkv__int8_rows a, b;
                 double scale = 0.0, worst = 0.0;
-                a.q = q_plain, a.d = f_plain, a.c = a.d + ROWS * nb, a.m = a.c + ROWS * nb;
-                b.q = q_avx2, b.d = f_avx2, b.c = b.d + ROWS * nb, b.m = b.c + ROWS * nb;
+                a.q = q_plain, a.d = f_plain, a.c = a.d + ROWS * nb, a.m = a.c + ROWS * nb, a.q16 = w16_plain;
+                b.q = q_avx2, b.d = f_avx2, b.c = b.d + ROWS * nb, b.m = b.c + ROWS * nb, b.q16 = w16_avx2;
                 for (r = 0; r < ROWS; r++) {
                     for (i = 0; i < n; i++) w[i] = (float)(rng_unif(&seed) * 2.0 - 1.0) + (r == 3 ? 0.7f : 0.0f);
                     rwkv_quantize_row(type, w, n, packed[r]);
@@ -3629,6 +3630,18 @@ static void test_int8_prefill_twins(void) {
                            !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(3 * ROWS * nb)),
                        "%s n=%d unsigned %d: the AVX2 row rewrite differs from the plain one", rwkv_type_name(type),
                        n, unsigned_q);
+                if (rwkv__int16_prefill(type)) { /* the int16 form, its d over the int8 form's */
+                    for (r = 0; r < ROWS; r++) {
+                        rwkv__int16_row_plain(packed[r], n, &a, r);
+                        rwkv__int16_row_avx2(packed[r], n, &b, r);
+                    }
+                    CHECKF(!memcmp(w16_plain, w16_avx2, sizeof(int16_t) * (size_t)(ROWS * n)) &&
+                               !memcmp(f_plain, f_avx2, sizeof(float) * (size_t)(ROWS * nb)),
+                           "%s n=%d: the AVX2 int16 row rewrite differs from the plain one", rwkv_type_name(type), n);
+                    for (i = 0; i < ROWS * n && w16_plain[i] == q_plain[i]; i++) continue;
+                    CHECKF(i == ROWS * n, "%s n=%d: the int16 row differs from the stored integers at %d",
+                           rwkv_type_name(type), n, i);
+                }
 #ifndef RWKV__AVX512VNNI
                 if (!unsigned_q || !rwkv__int8_prefill(type)) continue; /* the AVX2 panel: unsigned form */
 #else
@@ -3637,12 +3650,18 @@ static void test_int8_prefill_twins(void) {
                 for (T = 16; T >= 5; T -= 11) {
                     for (i = 0; i < T * n; i++) x[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
                     for (i = 0; i < n; i++) scale += fabs(x[i]);
-                    rwkv__int8_pack_panels(x, n, T, panel, 1);
-                    rwkv__int8_panel_plain(&a, panel, n, out_plain);
+                    rwkv__int8_pack_panels(x, n, T, panel, 1, rwkv__int16_prefill(type));
 #ifdef RWKV__AVX512VNNI
+                    rwkv__int8_panel_plain(&a, panel, n, out_plain);
                     rwkv__int8_panel_vnni(&a, panel, n, out_fast);
 #else
-                    rwkv__int8_panel_avx2(&a, panel, n, out_fast);
+                    if (rwkv__int16_prefill(type)) {
+                        rwkv__int16_panel_plain(&a, panel, n, out_plain);
+                        rwkv__int16_panel_avx2(&a, panel, n, out_fast);
+                    } else {
+                        rwkv__int8_panel_plain(&a, panel, n, out_plain);
+                        rwkv__int8_panel_avx2(&a, panel, n, out_fast);
+                    }
 #endif
                     for (r = 0; r < ROWS; r++)
                         for (i = 0; i < 16; i++)
