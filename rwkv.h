@@ -4895,10 +4895,8 @@ RWKVDEF rwkv_result rwkv_eval_sequence(rwkv_state *state, const int32_t *tokens,
 
 /* ---- Tokenizers: byte-level BPE (GPT-2, GPT-NeoX-20B) -------------------- */
 
-/* A fragment of rwkv.h's implementation (it uses RWKV_MALLOC & co, rwkv__fail,
-   rwkv__calloc and <string.h>), kept apart while it is developed: the lead
-   pastes it into rwkv.h after the World tokenizer. Tests include it after
-   the implementation (tests/test_bpe.c, tests/test_bpe_conformance.c).
+/* Tested by tests/test_bpe.c and, against Hugging Face tokenizers' own
+   output, tests/test_bpe_conformance.c.
 
    WHAT IT DOES: the byte-level BPE of Hugging Face tokenizers for a
    tokenizer.json whose model is BPE and whose pre-tokenizer is ByteLevel
