@@ -3438,10 +3438,20 @@ typedef struct simd_twins {
     void (*gate_sigmoid)(float *, const float *, size_t);
 } simd_twins;
 
+#if defined(RWKV__AVX2)
+/* The AVX2 Q4/Q5 kernel takes its input as rwkv__block_input reorders it. */
+static float dot_q4_q5_blocked_avx2(const unsigned char *row, const float *x, int n, int has_min, int five_bits) {
+    static float xb[1056 + 1056 / 32];
+    if (n > 1056) return 0.0f;
+    rwkv__block_input(x, n, xb);
+    return rwkv__dot_q4_q5_blocked_avx2(row, xb, n, has_min, five_bits);
+}
+#endif
+
 static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
-     rwkv__dot_q4_q5_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
+     dot_q4_q5_blocked_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
      rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
 #endif
 #if defined(RWKV__AVX512)
