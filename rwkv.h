@@ -282,8 +282,8 @@ RWKVDEF rwkv_result rwkv_state_set_threads(rwkv_state *state, int n_threads);
    on Q4/Q5, sequence mode 1.6-1.85x on Q4/Q5/Q8; with AVX2 on Zen 3: decode
    1.2-1.6x on Q4/Q5, sequence mode 1.5-1.7x on Q4/Q5, 1.03-1.23x on Q8_0),
    but no longer exact: logits move by up to 0.33 (measured on the tiny
-   reference models; rwkv.cpp does the same). Default off: inputs stay float and results match
-   the reference to float rounding. */
+   reference models; rwkv.cpp does the same). Default off: inputs stay
+   float and results match the reference to float rounding. */
 RWKVDEF void rwkv_state_set_quantized_input(rwkv_state *state, int enabled);
 
 /* Feed one token: advance the state and, if logits is not NULL, write the
