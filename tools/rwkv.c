@@ -1090,25 +1090,40 @@ static void read_memory_status(long *peak, long *anonymous, long *file_backed) {
     fclose(f);
 }
 
-/* Single-thread read bandwidth in bytes/s: the best of a few sums over a
-   512 MiB array, far larger than any cache. 0 if out of memory. */
-static double measure_read_bandwidth(void) {
+/* Read bandwidth in bytes/s of n_threads threads (the decode's count, so
+   that the roofline compares like with like), each summing its share of a
+   512 MiB array, far larger than any cache: the best of a few passes. 0 if
+   out of memory. */
+static double measure_read_bandwidth(int n_threads) {
     enum { REPEATS = 5, LANES = 8 };
-    size_t n = ((size_t)512 << 20) / sizeof(float), i;
+    const size_t n = ((size_t)512 << 20) / sizeof(float);
     float *a = (float *)malloc(n * sizeof(float));
     double best = 0.0;
-    int r, k;
+    size_t i;
+    int r;
     if (!a) return 0.0;
     for (i = 0; i < n; i++) a[i] = 1.0f; /* also faults every page in */
     for (r = 0; r < REPEATS; r++) {
-        /* independent running sums, so the adds are not the bottleneck */
-        float sum[LANES] = {0};
-        double start = now_seconds(), seconds;
-        for (i = 0; i < n; i += LANES)
-            for (k = 0; k < LANES; k++) sum[k] += a[i + k];
+        const size_t share = n / (size_t)n_threads / LANES * LANES;
+        double start = now_seconds(), seconds, total = 0.0;
+        int part;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) reduction(+ : total)
+#endif
+        for (part = 0; part < n_threads; part++) {
+            /* independent running sums, so the adds are not the bottleneck */
+            float sum[LANES] = {0};
+            const float *p = a + (size_t)part * share;
+            size_t j;
+            int k;
+            for (j = 0; j < share; j += LANES)
+                for (k = 0; k < LANES; k++) sum[k] += p[j + k];
+            for (k = 0; k < LANES; k++) total += sum[k];
+        }
         seconds = now_seconds() - start;
-        for (k = 0; k < LANES; k++) bandwidth_sink += sum[k];
-        if ((double)(n * sizeof(float)) / seconds > best) best = (double)(n * sizeof(float)) / seconds;
+        bandwidth_sink += (float)total;
+        if ((double)(share * (size_t)n_threads * sizeof(float)) / seconds > best)
+            best = (double)(share * (size_t)n_threads * sizeof(float)) / seconds;
     }
     free(a);
     return best;
@@ -1153,7 +1168,7 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
     float *logits = NULL;
     double start, prefill_seconds, decode_seconds, per_token, bytes_per_token, bandwidth;
     double read_bandwidth, load_seconds;
-    int type = RWKV_TYPE_F16, rc = 1;
+    int type = RWKV_TYPE_F16, rc = 1, bandwidth_threads = 1;
     long long i;
 
     if (parse_options(cmd, argc, argv, options, NULL, 0, NULL)) return 1;
@@ -1244,10 +1259,13 @@ static int cmd_bench(const char *cmd, int argc, char **argv) {
     bandwidth = bytes_per_token / per_token;
     printf("weights read per token: %.1f MiB, implying %.2f GB/s\n", bytes_per_token / (1 << 20),
            bandwidth / 1e9);
-    read_bandwidth = measure_read_bandwidth();
+#ifdef _OPENMP
+    bandwidth_threads = (int)threads;
+#endif
+    read_bandwidth = measure_read_bandwidth(bandwidth_threads);
     if (read_bandwidth > 0.0) {
-        printf("measured read bandwidth: %.2f GB/s (1 thread, 512 MiB, best of 5)\n",
-               read_bandwidth / 1e9);
+        printf("measured read bandwidth: %.2f GB/s (%d thread%s, 512 MiB, best of 5)\n",
+               read_bandwidth / 1e9, bandwidth_threads, bandwidth_threads > 1 ? "s" : "");
         printf("roofline fraction: %.3f\n", bandwidth / read_bandwidth);
     } else {
         printf("measured read bandwidth: n/a (no memory for the 512 MiB test array)\n");
