@@ -2399,7 +2399,7 @@ RWKV__KERNEL float rwkv__dot_q8_0_avx2(const unsigned char *row, const float *x,
     __m256 a0 = _mm256_setzero_ps(), a1 = a0; /* named: GCC keeps an array in memory */
     int b;
     for (b = 0; b < n / 32; b++, row += 34, x += 32) {
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(rwkv__le16(row)));
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)rwkv__le16(row)));
         RWKV__PREFETCH(row);
 #define RWKV__Q8_PART(j) \
     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(row + 2 + 8 * j))))
@@ -2454,7 +2454,8 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q4_q5_loop_avx2(const unsigned char *row, co
     int b;
     for (b = 0; b < n / 32; b++, row += block_bytes, xb += 32) {
         const __m256i q = rwkv__q4_q5_bytes_avx2(row, has_min, five_bits);
-        const float d = _cvtsh_ss(rwkv__le16(row));
+        /* d in all lanes from one broadcast load and one conversion */
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)rwkv__le16(row)));
         if (b % 2 == 0 || five_bits) RWKV__PREFETCH(row);
 #define RWKV__LANES(s)                                                                                                \
     _mm256_cvtepi32_ps(_mm256_shuffle_epi8(q, _mm256_setr_epi8(s, -1, -1, -1, 4 + s, -1, -1, -1, 8 + s, -1, -1, -1,   \
@@ -2465,9 +2466,9 @@ RWKV__ALWAYS_INLINE float rwkv__dot_q4_q5_loop_avx2(const unsigned char *row, co
         const __m256 s1 = _mm256_fmadd_ps(RWKV__LANES(3), _mm256_loadu_ps(xb + 24),
                                           _mm256_mul_ps(RWKV__LANES(2), _mm256_loadu_ps(xb + 16)));
 #undef RWKV__LANES
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(d), s0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(d), s1, a1);
-        offsets += (has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : d) * sums[b];
+        a0 = _mm256_fmadd_ps(d, s0, a0);
+        a1 = _mm256_fmadd_ps(d, s1, a1);
+        offsets += (has_min ? _cvtsh_ss(rwkv__le16(row + 2)) : _mm256_cvtss_f32(d)) * sums[b];
     }
     return rwkv__hsum_avx2(_mm256_add_ps(a0, a1)) + (has_min ? 1.0f : five_bits ? -16.0f : -8.0f) * offsets;
 }
