@@ -3336,12 +3336,14 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
    and need no horizontal reduction at the end. */
 #define RWKV__PANEL_ROWS 12
 #define RWKV__PANEL_TOKENS 32
-/* The inputs are taken 256 at a time (partial sums added up), so that a
-   six-row block's slice of weights (6 KB) and of the panel (16 KB) stay in
-   the L1 cache. On Zen 3, one thread, F16 rows x 64 tokens: 1024 x 1024
-   38 -> 40 GMAC/s, 1024 x 4096 (the FFN's value matrix, whose whole panel
-   no longer fits the L2 cache) 33-34 -> 35-38; slices of 128-384 within
-   a few percent of 256. */
+/* Rows of more than 768 inputs are taken 256 at a time (partial sums
+   added up), so that a six-row block's slice of weights (6 KB) and of the
+   panel (16 KB) stay in the L1 cache. On Zen 3, one thread, F16 rows x 64
+   tokens, best of 25 (GMAC/s): 1024 inputs 37.7-38.5 -> 39.6-40.3, 3072
+   and 4096 (the FFN's value matrix, whose whole panel no longer fits the
+   L2 cache) 34.1-36.3 -> 37.5-38.9; slices of 128-384 within a few percent
+   of 256. Rows of 768 lost 3-4% to the extra passes (43.4 -> 41.6), so
+   they go whole. */
 #define RWKV__PANEL_SLICE 256
 /* Chunks shorter than this go token by token: a panel of 16 costs about as
    much as 8 tokens one by one (measured on the 169M shape: F16 and Q8_0
@@ -4110,6 +4112,7 @@ static void rwkv__matvec(const rwkv__matrix *w, const float *x, float *y, int n_
 static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T, int n_threads,
                          float *rows, size_t rows_per_thread, float *panels, rwkv__q8_block *xq) {
     const int n_groups = (w->n_out + RWKV__PANEL_ROWS - 1) / RWKV__PANEL_ROWS;
+    const int slice = w->n_in > 3 * RWKV__PANEL_SLICE ? RWKV__PANEL_SLICE : w->n_in;
     const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
     int g, t;
     if (T < RWKV__PANEL_MIN_TOKENS || !panels) {
@@ -4142,8 +4145,8 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
         for (t0 = 0; t0 < T; t0 += RWKV__PANEL_TOKENS) {
             const int width = rwkv__panel_width(t0, T), valid = T - t0 < width ? T - t0 : width;
             int k0, i;
-            for (k0 = 0; k0 < w->n_in; k0 += RWKV__PANEL_SLICE) {
-                const int n_k = w->n_in - k0 < RWKV__PANEL_SLICE ? w->n_in - k0 : RWKV__PANEL_SLICE;
+            for (k0 = 0; k0 < w->n_in; k0 += slice) {
+                const int n_k = w->n_in - k0 < slice ? w->n_in - k0 : slice;
                 rwkv__gemm_panel(group + k0, n_in, panels + (size_t)t0 * n_in + (size_t)k0 * (size_t)width, n_k,
                                  width, k0 ? part : out);
                 if (k0)

@@ -1735,8 +1735,8 @@ static void test_sequence_mode(void) {
         {16, 2, 24, 77, RWKV_TYPE_F32, RWKV_TYPE_F32},   {32, 2, 64, 256, RWKV_TYPE_F16, RWKV_TYPE_F16},
         {32, 2, 64, 256, RWKV_TYPE_BF16, RWKV_TYPE_F32}, {32, 2, 96, 77, RWKV_TYPE_Q5_1, RWKV_TYPE_F32},
         {32, 1, 64, 77, RWKV_TYPE_Q4_0, RWKV_TYPE_Q8_0}, {64, 1, 128, 256, RWKV_TYPE_Q5_0, RWKV_TYPE_F16},
-        /* FFN value rows of 608 inputs: the prefill's slices of 256, 256, 96 */
-        {32, 1, 608, 77, RWKV_TYPE_F32, RWKV_TYPE_F32},  {32, 1, 544, 77, RWKV_TYPE_F16, RWKV_TYPE_F16},
+        /* FFN value rows of 800 and 832 inputs: the prefill's slices of 256, 256, 256 and the rest */
+        {32, 1, 800, 77, RWKV_TYPE_F32, RWKV_TYPE_F32},  {32, 1, 832, 77, RWKV_TYPE_F16, RWKV_TYPE_F16},
     };
     /* token by token (< 8), panels of 16 and 32 tokens, around the default
        chunk of 64 */
