@@ -3339,7 +3339,7 @@ static float rwkv__dot(int type, const unsigned char *row, const float *x, int n
 /* Rows of more than 768 inputs are taken 256 at a time (partial sums
    added up), so that a six-row block's slice of weights (6 KB) and of the
    panel (16 KB) stay in the L1 cache. On Zen 3, one thread, F16 rows x 64
-   tokens, best of 25 (GMAC/s): 1024 inputs 37.7-38.5 -> 39.6-40.3, 3072
+   tokens, best of 25 (GMAC/s): 1024 inputs 37.7-38.5 -> 39.6-39.8, 3072
    and 4096 (the FFN's value matrix, whose whole panel no longer fits the
    L2 cache) 34.1-36.3 -> 37.5-38.9; slices of 128-384 within a few percent
    of 256. Rows of 768 lost 3-4% to the extra passes (43.4 -> 41.6), so
