@@ -4157,6 +4157,13 @@ static void rwkv__matmul(const rwkv__matrix *w, const float *x, float *y, int T,
     }
 }
 
+/* The per-token steps between the matrix products (norms, token shift,
+   activations, residual adds) split a chunk's tokens across the threads
+   from this many values on: a 430M prefill on one thread spent 5% of its
+   time in them, which two threads did one after the other. Each token's
+   values are the same whatever the thread count. */
+#define RWKV__PARALLEL_VALUES (1 << 14)
+
 /* out = (x - mean) / sqrt(var + eps) * weight + bias; out may be x. */
 static void rwkv__layer_norm_eps(float *out, const float *x, const float *weight,
                                  const float *bias, int n, float eps) {
@@ -4171,10 +4178,14 @@ static void rwkv__layer_norm_eps(float *out, const float *x, const float *weight
 
 /* Layer norm of each of T rows of n values. */
 static void rwkv__layer_norm(float *out, const float *x, const float *weight, const float *bias,
-                             int n, int T) {
+                             int n, int T, int n_threads) {
     int t;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n >= RWKV__PARALLEL_VALUES)
+#endif
     for (t = 0; t < T; t++)
         rwkv__layer_norm_eps(out + (size_t)t * (size_t)n, x + (size_t)t * (size_t)n, weight, bias, n, 1e-5f);
+    (void)n_threads;
 }
 
 /* ---- Kernels: exponentials over channels (RWKV-4's WKV, sigmoid gates) --- */
@@ -4572,28 +4583,58 @@ static float rwkv__silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Token shift, v4 and v5: in = x*mix + prev*(1-mix), where prev is the
    previous token's x (for the chunk's first token, the one in the state). */
-static void rwkv__mix(float *in, const float *xx, const float *last_x, const float *mix, int C, int T) {
+static void rwkv__mix(float *in, const float *xx, const float *last_x, const float *mix, int C, int T,
+                      int n_threads) {
     int t, i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
     for (t = 0; t < T; t++) {
         const float *x = RWKV__ROW(xx, t, C), *prev = t ? RWKV__ROW(xx, t - 1, C) : last_x;
         float *out = RWKV__ROW(in, t, C);
         for (i = 0; i < C; i++) out[i] = x[i] * mix[i] + prev[i] * (1.0f - mix[i]);
     }
+    (void)n_threads;
 }
 
 /* Token shift, v6 and v7, written as a difference: sx = prev - x. */
-static void rwkv__shift_difference(float *sx, const float *xx, const float *last_x, int C, int T) {
+static void rwkv__shift_difference(float *sx, const float *xx, const float *last_x, int C, int T,
+                                   int n_threads) {
     int t, i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
     for (t = 0; t < T; t++) {
         const float *x = RWKV__ROW(xx, t, C), *prev = t ? RWKV__ROW(xx, t - 1, C) : last_x;
         for (i = 0; i < C; i++) sx[(size_t)t * (size_t)C + (size_t)i] = prev[i] - x[i];
     }
+    (void)n_threads;
 }
 
 /* in = x + sx * mix, the same lerp as above in v6/v7's form. */
-static void rwkv__lerp(float *in, const float *xx, const float *sx, const float *mix, int C, int T) {
-    size_t i, n = (size_t)C * (size_t)T;
-    for (i = 0; i < n; i++) in[i] = xx[i] + sx[i] * mix[i % (size_t)C];
+static void rwkv__lerp(float *in, const float *xx, const float *sx, const float *mix, int C, int T,
+                       int n_threads) {
+    int t, i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) {
+            const size_t at = (size_t)t * (size_t)C + (size_t)i;
+            in[at] = xx[at] + sx[at] * mix[i];
+        }
+    (void)n_threads;
+}
+
+/* The residual stream: x += y over T rows of C values. */
+static void rwkv__add_rows(float *x, const float *y, int C, int T, int n_threads) {
+    int t, i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) x[(size_t)t * (size_t)C + (size_t)i] += y[(size_t)t * (size_t)C + (size_t)i];
+    (void)n_threads;
 }
 
 /* The state keeps the chunk's last x for the next token shift. */
@@ -4619,9 +4660,9 @@ static void rwkv__project(const rwkv_state *s, const rwkv__matrix *w, const floa
 static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s, int C, int T) {
     float *last_x = state, *aa = state + C, *bb = state + 2 * C, *pp = state + 3 * C;
     int t, b;
-    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T);
-    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T);
-    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T);
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T, s->n_threads);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T, s->n_threads);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T, s->n_threads);
     rwkv__keep_last(last_x, s->xx, C, T);
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
@@ -4633,7 +4674,7 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
        channels through the whole chunk (fixed blocks, so the same bits for
        any thread count). */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) private(t) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= (1 << 14))
+#pragma omp parallel for schedule(static) private(t) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
 #endif
     for (b = 0; b < (C + RWKV__WKV4_BLOCK - 1) / RWKV__WKV4_BLOCK; b++) {
         const int i = RWKV__WKV4_BLOCK * b, n = C - i < RWKV__WKV4_BLOCK ? C - i : RWKV__WKV4_BLOCK;
@@ -4707,10 +4748,10 @@ static void rwkv__silu_inplace(float *x, size_t n) {
 static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s, int T) {
     int C = m->n_embd;
     float *last_x = state;
-    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T);
-    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T);
-    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T);
-    if (l->att_gate.data) rwkv__mix(s->in[RWKV__IN_G], s->xx, last_x, l->att_mix_g, C, T);
+    rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->att_mix_k, C, T, s->n_threads);
+    rwkv__mix(s->in[RWKV__IN_V], s->xx, last_x, l->att_mix_v, C, T, s->n_threads);
+    rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->att_mix_r, C, T, s->n_threads);
+    if (l->att_gate.data) rwkv__mix(s->in[RWKV__IN_G], s->xx, last_x, l->att_mix_g, C, T, s->n_threads);
     rwkv__keep_last(last_x, s->xx, C, T);
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
@@ -4732,9 +4773,9 @@ static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *
     float *last_x = state;
     size_t i;
     int t, p;
-    rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
+    rwkv__shift_difference(s->sx, s->xx, last_x, C, T, s->n_threads);
     rwkv__keep_last(last_x, s->xx, C, T);
-    rwkv__lerp(s->tmp, s->xx, s->sx, l->att_maa_x, C, T);
+    rwkv__lerp(s->tmp, s->xx, s->sx, l->att_maa_x, C, T, s->n_threads);
     rwkv__project(s, &l->att_maa_w1, s->tmp, s->lora, T);
     for (i = 0; i < (size_t)T * (size_t)(5 * D); i++) s->lora[i] = tanhf(s->lora[i]);
     for (p = 0; p < 5; p++) {
@@ -4793,9 +4834,9 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     float *last_x = state, *S = state + C;
     size_t i;
     int h, j, c;
-    rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
+    rwkv__shift_difference(s->sx, s->xx, last_x, C, T, s->n_threads);
     rwkv__keep_last(last_x, s->xx, C, T);
-    for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C, T);
+    for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C, T, s->n_threads);
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
@@ -4853,25 +4894,39 @@ static void rwkv__relu_square(float *x, size_t n) {
     }
 }
 
+/* The channel mix's activations, token by token over the threads:
+   hidden = relu(hidden)^2, or (gate) out *= sigmoid(r). */
+static void rwkv__channel_activations(rwkv_state *s, int n_ffn, int C, int T, int gate) {
+    const int n_threads = s->n_threads;
+    int t;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n_ffn >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++) {
+        if (gate) rwkv__gate_sigmoid(RWKV__ROW(s->out, t, C), RWKV__ROW(s->r, t, C), (size_t)C);
+        else rwkv__relu_square(RWKV__ROW(s->hidden, t, n_ffn), (size_t)n_ffn);
+    }
+    (void)n_threads;
+}
+
 /* Channel mix: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2 (v7: no receptance). */
 static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s, int T) {
     const int C = m->n_embd;
-    const size_t n = (size_t)C * (size_t)T, hidden = (size_t)m->n_ffn * (size_t)T;
     if (m->version <= 5) {
-        rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C, T);
-        rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C, T);
+        rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C, T, s->n_threads);
+        rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C, T, s->n_threads);
     } else {
-        rwkv__shift_difference(s->sx, s->xx, last_x, C, T);
-        rwkv__lerp(s->in[RWKV__IN_K], s->xx, s->sx, l->ffn_mix_k, C, T);
-        if (l->ffn_mix_r) rwkv__lerp(s->in[RWKV__IN_R], s->xx, s->sx, l->ffn_mix_r, C, T);
+        rwkv__shift_difference(s->sx, s->xx, last_x, C, T, s->n_threads);
+        rwkv__lerp(s->in[RWKV__IN_K], s->xx, s->sx, l->ffn_mix_k, C, T, s->n_threads);
+        if (l->ffn_mix_r) rwkv__lerp(s->in[RWKV__IN_R], s->xx, s->sx, l->ffn_mix_r, C, T, s->n_threads);
     }
     rwkv__keep_last(last_x, s->xx, C, T);
     rwkv__project(s, &l->ffn_key, s->in[RWKV__IN_K], s->hidden, T);
-    rwkv__relu_square(s->hidden, hidden);
+    rwkv__channel_activations(s, m->n_ffn, C, T, 0);
     rwkv__project(s, &l->ffn_value, s->hidden, s->out, T);
     if (l->ffn_receptance.data) {
         rwkv__project(s, &l->ffn_receptance, s->in[RWKV__IN_R], s->r, T);
-        rwkv__gate_sigmoid(s->out, s->r, n);
+        rwkv__channel_activations(s, m->n_ffn, C, T, 1);
     }
 }
 
@@ -4888,27 +4943,27 @@ static void rwkv__forward(rwkv_state *s, const int32_t *tokens, int T, float *lo
         rwkv__dequantize(m->embedding.type, m->embedding.data + (size_t)tokens[t] * m->embedding.row_bytes,
                          C, RWKV__ROW(s->out, t, C));
     }
-    rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C, T);
+    rwkv__layer_norm(s->x, s->out, m->ln0_weight, m->ln0_bias, C, T, s->n_threads);
     for (l = 0; l < m->n_layer; l++) {
         const rwkv__layer *layer = &m->layers[l];
         float *state = s->data + (size_t)l * per_layer;
-        rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C, T);
+        rwkv__layer_norm(s->xx, s->x, layer->ln1_weight, layer->ln1_bias, C, T, s->n_threads);
         switch (m->version) {
         case 4: rwkv__time_mix_v4(layer, state, s, C, T); break;
         case 5: rwkv__time_mix_v5(m, layer, state, s, T); break;
         case 6: rwkv__time_mix_v6(m, layer, state, s, T); break;
         default: rwkv__time_mix_v7(m, layer, l, state, s, T); break;
         }
-        for (i = 0; i < n; i++) s->x[i] += s->out[i];
-        rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C, T);
+        rwkv__add_rows(s->x, s->out, C, T, s->n_threads);
+        rwkv__layer_norm(s->xx, s->x, layer->ln2_weight, layer->ln2_bias, C, T, s->n_threads);
         rwkv__channel_mix(m, layer, state + ffn_offset, s, T);
-        for (i = 0; i < n; i++) s->x[i] += s->out[i];
+        rwkv__add_rows(s->x, s->out, C, T, s->n_threads);
         /* HF-derived v6 GGUFs pre-divide two weights by 2^(l/n): undo here */
         if (m->rescale_every && (l + 1) % m->rescale_every == 0)
             for (i = 0; i < n; i++) s->x[i] *= 0.5f;
     }
     if (logits) {
-        rwkv__layer_norm(s->xx, RWKV__ROW(s->x, T - 1, C), m->ln_out_weight, m->ln_out_bias, C, 1);
+        rwkv__layer_norm(s->xx, RWKV__ROW(s->x, T - 1, C), m->ln_out_weight, m->ln_out_bias, C, 1, 1);
         rwkv__project(s, &m->head, s->xx, logits, 1);
     }
 }

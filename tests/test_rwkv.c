@@ -1737,6 +1737,9 @@ static void test_sequence_mode(void) {
         {32, 1, 64, 77, RWKV_TYPE_Q4_0, RWKV_TYPE_Q8_0}, {64, 1, 128, 256, RWKV_TYPE_Q5_0, RWKV_TYPE_F16},
         /* FFN value rows of 800 and 832 inputs: the prefill's slices of 256, 256, 256 and the rest */
         {32, 1, 800, 77, RWKV_TYPE_F32, RWKV_TYPE_F32},  {32, 1, 832, 77, RWKV_TYPE_F16, RWKV_TYPE_F16},
+        /* 64 tokens x 256 values: the steps between the products split the
+           tokens over the threads (RWKV__PARALLEL_VALUES) */
+        {256, 2, 256, 77, RWKV_TYPE_F16, RWKV_TYPE_F32},
     };
     /* token by token (< 8), panels of 16 and 32 tokens, around the default
        chunk of 64 */
@@ -1784,6 +1787,13 @@ static void test_sequence_mode(void) {
             CHECK_RC(rwkv_eval_sequence(d, tok, (size_t)lens[l], lb, &E), RWKV_OK);
             worst = max_d(worst, max_abs_diff(la, lb, (size_t)m->V));
             worst_state = max_d(worst_state, max_rel_diff(rwkv_state_data(d), rwkv_state_data(a), nf));
+            /* and in sequence the same bits as one thread */
+            rwkv_state_reset(b);
+            CHECK_RC(rwkv_eval_sequence(b, tok, (size_t)lens[l], la, &E), RWKV_OK);
+            CHECKF(!memcmp(la, lb, sizeof(float) * (size_t)m->V) &&
+                       !memcmp(rwkv_state_data(b), rwkv_state_data(d), sizeof(float) * nf),
+                   "C%d L%d %s: a sequence on 3 threads differs from 1 thread's", m->C, m->L,
+                   rwkv_type_name(k[c].mt));
             rwkv_state_free(a);
             rwkv_state_free(b);
             rwkv_state_free(d);
