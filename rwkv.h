@@ -4346,6 +4346,191 @@ RWKV__KERNEL void rwkv__gate_sigmoid_neon(float *y, const float *r, size_t n) {
 #define rwkv__gate_sigmoid rwkv__gate_sigmoid_plain
 #endif
 
+/* ---- Kernels: the matrix states of RWKV-5/6 and RWKV-7 ------------------ */
+
+/* One head of N channels, one token, v5/v6 (rwkv__time_mix_v5_output):
+       out_j = sum_i r_i (u_i k_i v_j + S_ij);   S_ij <- k_i v_j + w_i S_ij
+   with S[i = k index][j = v index] and every pointer at the head's first
+   channel. The SIMD twins take 8 (4) values of j at a time and sum each
+   out_j over i in the same order, so they differ only where FMA rounds
+   once instead of twice. GCC did not vectorize this loop itself. */
+RWKV__KERNEL void rwkv__wkv5_token_plain(float *S, const float *r, const float *k, const float *v,
+                                        const float *w, const float *u, float *out, int N) {
+    int i, j;
+    for (j = 0; j < N; j++) out[j] = 0.0f;
+    for (i = 0; i < N; i++) {
+        float *row = S + (size_t)i * N;
+        for (j = 0; j < N; j++) {
+            const float kv = k[i] * v[j];
+            out[j] += r[i] * (u[i] * kv + row[j]);
+            row[j] = kv + w[i] * row[j];
+        }
+    }
+}
+
+/* One head of N channels, one token, v7 (rwkv__time_mix_v7), with
+   S[c = v index][j = k index]:
+       sa = S_c . kk;   S_c <- S_c * w - sa (kk * a) + v_c k;   y_c = S_c . r
+   The SIMD twins sum the two dot products of each row in 8 (4) lanes. */
+RWKV__KERNEL void rwkv__wkv7_token_plain(float *S, const float *r, const float *k, const float *v,
+                                        const float *kk, const float *w, const float *a, float *y, int N) {
+    int c, j;
+    for (c = 0; c < N; c++) {
+        float *row = S + (size_t)c * N, sa = 0.0f, out = 0.0f;
+        for (j = 0; j < N; j++) sa += row[j] * kk[j];
+        for (j = 0; j < N; j++) {
+            row[j] = row[j] * w[j] - sa * kk[j] * a[j] + v[c] * k[j];
+            out += row[j] * r[j];
+        }
+        y[c] = out;
+    }
+}
+
+#ifdef RWKV__AVX2
+/* j in blocks of 16 (two sums over i in flight, which the FMA latency
+   needs), then of 8, then the plain formula for the rest. */
+RWKV__KERNEL void rwkv__wkv5_token_avx2(float *S, const float *r, const float *k, const float *v,
+                                       const float *w, const float *u, float *out, int N) {
+    int i, j = 0;
+    for (; j + 16 <= N; j += 16) {
+        __m256 o0 = _mm256_setzero_ps(), o1 = o0;
+        const __m256 v0 = _mm256_loadu_ps(v + j), v1 = _mm256_loadu_ps(v + j + 8);
+        for (i = 0; i < N; i++) {
+            float *row = S + (size_t)i * N + j;
+            const __m256 ki = _mm256_set1_ps(k[i]), ri = _mm256_set1_ps(r[i]);
+            const __m256 ui = _mm256_set1_ps(u[i]), wi = _mm256_set1_ps(w[i]);
+            const __m256 kv0 = _mm256_mul_ps(ki, v0), kv1 = _mm256_mul_ps(ki, v1);
+            const __m256 s0 = _mm256_loadu_ps(row), s1 = _mm256_loadu_ps(row + 8);
+            o0 = _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv0, s0), o0);
+            o1 = _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv1, s1), o1);
+            _mm256_storeu_ps(row, _mm256_fmadd_ps(wi, s0, kv0));
+            _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(wi, s1, kv1));
+        }
+        _mm256_storeu_ps(out + j, o0);
+        _mm256_storeu_ps(out + j + 8, o1);
+    }
+    for (; j + 8 <= N; j += 8) {
+        __m256 o0 = _mm256_setzero_ps();
+        const __m256 v0 = _mm256_loadu_ps(v + j);
+        for (i = 0; i < N; i++) {
+            float *row = S + (size_t)i * N + j;
+            const __m256 kv0 = _mm256_mul_ps(_mm256_set1_ps(k[i]), v0), s0 = _mm256_loadu_ps(row);
+            o0 = _mm256_fmadd_ps(_mm256_set1_ps(r[i]), _mm256_fmadd_ps(_mm256_set1_ps(u[i]), kv0, s0), o0);
+            _mm256_storeu_ps(row, _mm256_fmadd_ps(_mm256_set1_ps(w[i]), s0, kv0));
+        }
+        _mm256_storeu_ps(out + j, o0);
+    }
+    for (; j < N; j++) {
+        float o = 0.0f;
+        for (i = 0; i < N; i++) {
+            float *s = S + (size_t)i * N + j;
+            const float kv = k[i] * v[j];
+            o += r[i] * (u[i] * kv + *s);
+            *s = kv + w[i] * *s;
+        }
+        out[j] = o;
+    }
+}
+
+RWKV__KERNEL void rwkv__wkv7_token_avx2(float *S, const float *r, const float *k, const float *v,
+                                       const float *kk, const float *w, const float *a, float *y, int N) {
+    const int n8 = N / 8 * 8;
+    int c, j;
+    for (c = 0; c < N; c++) {
+        float *row = S + (size_t)c * N, sa, out;
+        __m256 acc = _mm256_setzero_ps(), vc = _mm256_set1_ps(v[c]), sav;
+        for (j = 0; j < n8; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(kk + j), acc);
+        sa = rwkv__hsum_avx2(acc);
+        for (; j < N; j++) sa += row[j] * kk[j];
+        sav = _mm256_set1_ps(sa);
+        acc = _mm256_setzero_ps();
+        for (j = 0; j < n8; j += 8) {
+            const __m256 kka = _mm256_mul_ps(_mm256_loadu_ps(kk + j), _mm256_loadu_ps(a + j));
+            __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(w + j));
+            s = _mm256_fmadd_ps(vc, _mm256_loadu_ps(k + j), _mm256_fnmadd_ps(sav, kka, s));
+            _mm256_storeu_ps(row + j, s);
+            acc = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + j), acc);
+        }
+        out = rwkv__hsum_avx2(acc);
+        for (; j < N; j++) {
+            row[j] = row[j] * w[j] - sa * kk[j] * a[j] + v[c] * k[j];
+            out += row[j] * r[j];
+        }
+        y[c] = out;
+    }
+}
+#endif
+
+#ifdef RWKV__NEON
+RWKV__KERNEL void rwkv__wkv5_token_neon(float *S, const float *r, const float *k, const float *v,
+                                       const float *w, const float *u, float *out, int N) {
+    int i, j = 0;
+    for (; j + 8 <= N; j += 8) {
+        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0;
+        const float32x4_t v0 = vld1q_f32(v + j), v1 = vld1q_f32(v + j + 4);
+        for (i = 0; i < N; i++) {
+            float *row = S + (size_t)i * N + j;
+            const float32x4_t kv0 = vmulq_n_f32(v0, k[i]), kv1 = vmulq_n_f32(v1, k[i]);
+            const float32x4_t s0 = vld1q_f32(row), s1 = vld1q_f32(row + 4);
+            o0 = vfmaq_n_f32(o0, vfmaq_n_f32(s0, kv0, u[i]), r[i]);
+            o1 = vfmaq_n_f32(o1, vfmaq_n_f32(s1, kv1, u[i]), r[i]);
+            vst1q_f32(row, vfmaq_n_f32(kv0, s0, w[i]));
+            vst1q_f32(row + 4, vfmaq_n_f32(kv1, s1, w[i]));
+        }
+        vst1q_f32(out + j, o0);
+        vst1q_f32(out + j + 4, o1);
+    }
+    for (; j < N; j++) {
+        float o = 0.0f;
+        for (i = 0; i < N; i++) {
+            float *s = S + (size_t)i * N + j;
+            const float kv = k[i] * v[j];
+            o += r[i] * (u[i] * kv + *s);
+            *s = kv + w[i] * *s;
+        }
+        out[j] = o;
+    }
+}
+
+RWKV__KERNEL void rwkv__wkv7_token_neon(float *S, const float *r, const float *k, const float *v,
+                                       const float *kk, const float *w, const float *a, float *y, int N) {
+    const int n4 = N / 4 * 4;
+    int c, j;
+    for (c = 0; c < N; c++) {
+        float *row = S + (size_t)c * N, sa, out;
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        for (j = 0; j < n4; j += 4) acc = vfmaq_f32(acc, vld1q_f32(row + j), vld1q_f32(kk + j));
+        sa = vaddvq_f32(acc);
+        for (; j < N; j++) sa += row[j] * kk[j];
+        acc = vdupq_n_f32(0.0f);
+        for (j = 0; j < n4; j += 4) {
+            const float32x4_t kka = vmulq_f32(vld1q_f32(kk + j), vld1q_f32(a + j));
+            float32x4_t s = vmulq_f32(vld1q_f32(row + j), vld1q_f32(w + j));
+            s = vfmaq_n_f32(vfmsq_n_f32(s, kka, sa), vld1q_f32(k + j), v[c]);
+            vst1q_f32(row + j, s);
+            acc = vfmaq_f32(acc, s, vld1q_f32(r + j));
+        }
+        out = vaddvq_f32(acc);
+        for (; j < N; j++) {
+            row[j] = row[j] * w[j] - sa * kk[j] * a[j] + v[c] * k[j];
+            out += row[j] * r[j];
+        }
+        y[c] = out;
+    }
+}
+#endif
+
+#if defined(RWKV__AVX2)
+#define rwkv__wkv5_token rwkv__wkv5_token_avx2
+#define rwkv__wkv7_token rwkv__wkv7_token_avx2
+#elif defined(RWKV__NEON)
+#define rwkv__wkv5_token rwkv__wkv5_token_neon
+#define rwkv__wkv7_token rwkv__wkv7_token_neon
+#else
+#define rwkv__wkv5_token rwkv__wkv5_token_plain
+#define rwkv__wkv7_token rwkv__wkv7_token_plain
+#endif
+
 /* ---- State --------------------------------------------------------------- */
 
 /* Inputs of the projections after token shift, by role (v7's order). */
@@ -4687,24 +4872,6 @@ static void rwkv__time_mix_v4(const rwkv__layer *l, float *state, rwkv_state *s,
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
-/* The v5/v6 recurrence for one head (channels o .. o+N-1) and one token,
-   with an N x N state S[i=k index][j=v index]:
-       out_j = sum_i r_i (u_i k_i v_j + S_ij);   S_ij <- k_i v_j + w_i S_ij */
-static void rwkv__wkv_v5_head(float *S, const float *r, const float *k, const float *v,
-                              const float *w, const float *u, float *out, int o, int N) {
-    int i, j;
-    for (j = 0; j < N; j++) out[o + j] = 0.0f;
-    for (i = 0; i < N; i++) {
-        float *row = S + (size_t)i * N;
-        const float ki = k[o + i], ri = r[o + i], ui = u[o + i], wi = w[o + i];
-        for (j = 0; j < N; j++) {
-            float kv = ki * v[o + j];
-            out[o + j] += ri * (ui * kv + row[j]);
-            row[j] = kv + wi * row[j];
-        }
-    }
-}
-
 /* Layer norm of each head's N values (H groups), in place, with eps 64e-5
    as in every official v5-v7 implementation (the training code divides by
    8 before a 1e-5 norm, which is the same function). */
@@ -4725,10 +4892,12 @@ static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, 
 #pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && H > 1) private(t)
 #endif
     for (h = 0; h < H; h++)
-        for (t = 0; t < T; t++)
-            rwkv__wkv_v5_head(S + (size_t)h * N * N, RWKV__ROW(s->r, t, C), RWKV__ROW(s->k, t, C),
-                              RWKV__ROW(s->v, t, C), decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay,
-                              l->att_first, RWKV__ROW(s->tmp, t, C), h * N, N);
+        for (t = 0; t < T; t++) {
+            const int o = h * N;
+            rwkv__wkv5_token(S + (size_t)h * N * N, RWKV__ROW(s->r, t, C) + o, RWKV__ROW(s->k, t, C) + o,
+                            RWKV__ROW(s->v, t, C) + o, (decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay) + o,
+                            l->att_first + o, RWKV__ROW(s->tmp, t, C) + o, N);
+        }
     for (t = 0; t < T; t++) {
         float *y = RWKV__ROW(s->tmp, t, C);
         rwkv__group_norm(y, l->att_ln_x_weight, l->att_ln_x_bias, H, N);
@@ -4808,15 +4977,7 @@ static void rwkv__wkv_v7_head(const rwkv__layer *l, float *S, rwkv_state *s, int
         const float *r = s->r + base, *k = s->k + base, *v = s->v + base;
         const float *kk = s->kk + base, *w = s->w + base, *a = s->a + base, *g = s->g + base;
         float *y = s->tmp + base, bonus = 0.0f;
-        for (c = 0; c < N; c++) {
-            float *row = S + (size_t)c * N, sa = 0.0f, out = 0.0f;
-            for (j = 0; j < N; j++) sa += row[j] * kk[o + j];
-            for (j = 0; j < N; j++) {
-                row[j] = row[j] * w[o + j] - sa * kk[o + j] * a[o + j] + v[o + c] * k[o + j];
-                out += row[j] * r[o + j];
-            }
-            y[o + c] = out;
-        }
+        rwkv__wkv7_token(S, r + o, k + o, v + o, kk + o, w + o, a + o, y + o, N);
         rwkv__layer_norm_eps(y + o, y + o, l->att_ln_x_weight + o, l->att_ln_x_bias + o, N, 64e-5f);
         for (j = 0; j < N; j++) bonus += r[o + j] * k[o + j] * l->att_r_k[o + j];
         for (c = 0; c < N; c++) y[o + c] = (y[o + c] + bonus * v[o + c]) * g[o + c];
