@@ -3448,6 +3448,10 @@ typedef struct simd_twins {
     void (*wkv4_step)(const float *, const float *, const float *, const float *, const float *, float *, float *,
                       float *, float *, int);
     void (*gate_sigmoid)(float *, const float *, size_t);
+    void (*wkv5_token)(float *, const float *, const float *, const float *, const float *, const float *, float *,
+                       int);
+    void (*wkv7_token)(float *, const float *, const float *, const float *, const float *, const float *,
+                       const float *, float *, int);
 } simd_twins;
 
 #if defined(RWKV__AVX2)
@@ -3464,17 +3468,20 @@ static const simd_twins k_simd_twins[] = {
 #if defined(RWKV__AVX2)
     {"avx2", rwkv__dot_f32_avx2, rwkv__dot_f16_avx2, rwkv__dot_bf16_avx2, rwkv__dot_q8_0_avx2,
      dot_q4_q5_blocked_avx2, rwkv__dequantize_avx2, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx2,
-     rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
+     rwkv__dot_rows4_avx2, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2,
+     rwkv__wkv5_token_avx2, rwkv__wkv7_token_avx2},
 #endif
 #if defined(RWKV__AVX512)
     {"avx512", rwkv__dot_f32_avx512, rwkv__dot_f16_avx512, rwkv__dot_bf16_avx512, rwkv__dot_q8_0_avx512,
      rwkv__dot_q4_q5_avx512, rwkv__dequantize_avx512, rwkv__dot_q8_input_avx2, rwkv__gemm_panel_avx512,
-     rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2},
+     rwkv__dot_rows4_avx512, rwkv__quantize_block_avx2, rwkv__wkv4_step_avx2, rwkv__gate_sigmoid_avx2,
+     rwkv__wkv5_token_avx2, rwkv__wkv7_token_avx2},
 #endif
 #if defined(RWKV__NEON)
     {"neon", rwkv__dot_f32_neon, rwkv__dot_f16_neon, rwkv__dot_bf16_neon, rwkv__dot_q8_0_neon,
      rwkv__dot_q4_q5_neon, rwkv__dequantize_neon, rwkv__dot_q8_input_neon, rwkv__gemm_panel_neon, NULL,
-     rwkv__quantize_block_neon, rwkv__wkv4_step_neon, rwkv__gate_sigmoid_neon},
+     rwkv__quantize_block_neon, rwkv__wkv4_step_neon, rwkv__gate_sigmoid_neon, rwkv__wkv5_token_neon,
+     rwkv__wkv7_token_neon},
 #endif
 };
 #endif
@@ -3867,6 +3874,60 @@ static void test_exp_twins(const simd_twins *simd) {
 }
 #endif
 
+#if defined(RWKV__AVX2) || defined(RWKV__NEON)
+/* The matrix-state updates of RWKV-5/6 and RWKV-7: SIMD twin against
+   plain C through 30 tokens from a zero state, head sizes 1 to 24 (every
+   tail of 8 and 16 lanes) and 64, within float rounding: each output and
+   state value to 1e-5 of the largest of its kind, as sums of products of
+   both signs may cancel to near 0. */
+static void test_state_twins(const simd_twins *simd) {
+    enum { MAXN = 64, STEPS = 30 };
+    static float S[2][MAXN * MAXN], y[2][MAXN];
+    float r[MAXN], k[MAXN], v[MAXN], w[MAXN], u[MAXN], kk[MAXN], a[MAXN];
+    rng_t seed = {777};
+    int size, N, version, step, i, twin;
+    double worst = 0.0;
+    for (version = 5; version <= 7; version += 2)
+        for (size = 1; size <= 25; size++) {
+            double err_y = 0.0, err_s = 0.0, max_y = 1e-30, max_s = 1e-30;
+            N = size <= 24 ? size : MAXN;
+            for (twin = 0; twin < 2; twin++) memset(S[twin], 0, sizeof(float) * (size_t)N * (size_t)N);
+            for (step = 0; step < STEPS; step++) {
+                double norm = 0.0;
+                for (i = 0; i < N; i++) {
+                    r[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    k[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    v[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    w[i] = (float)(0.6 + 0.4 * rng_unif(&seed));
+                    u[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    kk[i] = (float)(rng_unif(&seed) * 2.0 - 1.0);
+                    a[i] = (float)rng_unif(&seed);
+                    norm += (double)kk[i] * kk[i];
+                }
+                for (i = 0; i < N; i++) kk[i] = (float)(kk[i] / sqrt(norm)); /* unit length, as in v7 */
+                if (version == 5) {
+                    rwkv__wkv5_token_plain(S[0], r, k, v, w, u, y[0], N);
+                    simd->wkv5_token(S[1], r, k, v, w, u, y[1], N);
+                } else {
+                    rwkv__wkv7_token_plain(S[0], r, k, v, kk, w, a, y[0], N);
+                    simd->wkv7_token(S[1], r, k, v, kk, w, a, y[1], N);
+                }
+                for (i = 0; i < N; i++) {
+                    err_y = fmax(err_y, fabs((double)y[0][i] - y[1][i]));
+                    max_y = fmax(max_y, fabs((double)y[0][i]));
+                }
+                for (i = 0; i < N * N; i++) {
+                    err_s = fmax(err_s, fabs((double)S[0][i] - S[1][i]));
+                    max_s = fmax(max_s, fabs((double)S[0][i]));
+                }
+            }
+            worst = fmax(worst, fmax(err_y / max_y, err_s / max_s));
+        }
+    CHECKF(worst <= 1e-5, "%s WKV-5/7 state update: worst relative difference %g", simd->name, worst);
+    if (getenv("RWKV_TEST_VERBOSE")) printf("  %s WKV-5/7 state update: worst difference %.3g\n", simd->name, worst);
+}
+#endif
+
 static void test_simd_kernels(void) {
     g_section = "simd kernels";
     test_wide_matvec();
@@ -3877,6 +3938,7 @@ static void test_simd_kernels(void) {
             test_simd_twins(&k_simd_twins[i]);
             test_quantize_block_twin(&k_simd_twins[i]);
             test_exp_twins(&k_simd_twins[i]);
+            test_state_twins(&k_simd_twins[i]);
         }
         test_vector_exp(k_simd_twins[0].name);
     }
