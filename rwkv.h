@@ -4984,6 +4984,26 @@ static void rwkv__wkv_v7_head(const rwkv__layer *l, float *S, rwkv_state *s, int
     }
 }
 
+/* One token's decay w, learning rate a, normalized key kk and key k from
+   the projections (at = the token's offset in the chunk's buffers). */
+static void rwkv__v7_token_values(const rwkv__layer *l, rwkv_state *s, size_t at, int C, int H, int N) {
+    float *w = s->w + at, *a = s->a + at, *k = s->k + at, *kk = s->kk + at;
+    int c, h, j;
+    for (c = 0; c < C; c++) {
+        w[c] = expf(-0.606531f * rwkv__sigmoid(l->att_w0[c] + w[c]));
+        a[c] = rwkv__sigmoid(l->att_a0[c] + a[c]);
+        kk[c] = k[c] * l->att_k_k[c];
+        k[c] = k[c] * (1.0f + (a[c] - 1.0f) * l->att_k_a[c]);
+    }
+    for (h = 0; h < H; h++) { /* kk: unit length per head */
+        float *kh = kk + (size_t)h * N, norm = 0.0f;
+        for (j = 0; j < N; j++) norm += kh[j] * kh[j];
+        norm = sqrtf(norm);
+        norm = norm > 1e-12f ? norm : 1e-12f;
+        for (j = 0; j < N; j++) kh[j] /= norm;
+    }
+}
+
 /* RWKV-7: the generalized delta rule. Per head, with S[i=v index][j=k index]:
        S <- S diag(w) - (S kk) (kk*a)^T + v k^T;   out = S r
    where kk is the normalized key, a the in-context learning rate, and w
@@ -4994,7 +5014,7 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     const size_t n = (size_t)C * (size_t)T;
     float *last_x = state, *S = state + C;
     size_t i;
-    int h, j, c;
+    int h, j, t;
     rwkv__shift_difference(s->sx, s->xx, last_x, C, T, s->n_threads);
     rwkv__keep_last(last_x, s->xx, C, T);
     for (j = 0; j < 6; j++) rwkv__lerp(s->in[j], s->xx, s->sx, l->att_lerp[j], C, T, s->n_threads);
@@ -5012,28 +5032,24 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     rwkv__project(s, &l->att_g1, s->in[RWKV__IN_G], s->lora, T);
     for (i = 0; i < (size_t)T * (size_t)l->att_g1.n_out; i++) s->lora[i] = rwkv__sigmoid(s->lora[i]);
     rwkv__project(s, &l->att_g2, s->lora, s->g, T);
-    for (i = 0; i < n; i++) {
-        c = (int)(i % (size_t)C);
-        s->w[i] = expf(-0.606531f * rwkv__sigmoid(l->att_w0[c] + s->w[i]));
-        s->a[i] = rwkv__sigmoid(l->att_a0[c] + s->a[i]);
-        s->kk[i] = s->k[i] * l->att_k_k[c];
-        s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->att_k_a[c]);
-    }
-    for (i = 0; i < (size_t)T * (size_t)H; i++) { /* kk: unit length per head */
-        float *kk = s->kk + i * (size_t)N, norm = 0.0f;
-        for (j = 0; j < N; j++) norm += kk[j] * kk[j];
-        norm = sqrtf(norm);
-        norm = norm > 1e-12f ? norm : 1e-12f;
-        for (j = 0; j < N; j++) kk[j] /= norm;
-    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++) rwkv__v7_token_values(l, s, (size_t)t * (size_t)C, C, H, N);
     /* value residual: later layers mix in layer 0's value */
     if (layer == 0) {
         memcpy(s->v_first, s->v, sizeof(float) * n);
     } else {
         rwkv__project(s, &l->att_v1, s->in[RWKV__IN_V], s->lora, T);
         rwkv__project(s, &l->att_v2, s->lora, s->tmp, T);
-        for (i = 0; i < n; i++)
-            s->v[i] += (s->v_first[i] - s->v[i]) * rwkv__sigmoid(l->att_v0[i % (size_t)C] + s->tmp[i]);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(j) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+        for (t = 0; t < T; t++)
+            for (j = 0; j < C; j++) {
+                const size_t at = (size_t)t * (size_t)C + (size_t)j;
+                s->v[at] += (s->v_first[at] - s->v[at]) * rwkv__sigmoid(l->att_v0[j] + s->tmp[at]);
+            }
     }
     /* the heads are independent, also across tokens: split them over the
        threads, each running its heads through the whole chunk */

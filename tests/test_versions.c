@@ -1406,13 +1406,15 @@ static void test_layouts(void) {
    mode as token by token. */
 static void test_synthetic_shapes(void) {
     static const synthetic_shape shapes[] = {
-        {2, 128, 448, 300, 0, 5, 4, 0, {0, 0, 0, 0}},
-        {2, 128, 448, 300, 0, 5, 5, 64, {0, 0, 0, 0}},
-        {2, 128, 448, 300, 0, 6, 6, 64, {32, 64, 0, 0}},
-        {3, 128, 512, 300, 0, 7, 7, 64, {32, 32, 32, 64}},
+        {2, 256, 448, 300, 0, 5, 4, 0, {0, 0, 0, 0}},
+        {2, 256, 448, 300, 0, 5, 5, 64, {0, 0, 0, 0}},
+        {2, 256, 448, 300, 0, 6, 6, 64, {32, 64, 0, 0}},
+        {3, 256, 512, 300, 0, 7, 7, 64, {32, 32, 32, 64}},
     };
     static const int types[] = {RWKV_TYPE_F32, RWKV_TYPE_F16, RWKV_TYPE_Q8_0, RWKV_TYPE_Q4_0};
-    enum { T = 20 };
+    /* a chunk of 64 tokens x 256 values: the steps between the products
+       split the tokens over the threads (RWKV__PARALLEL_VALUES) */
+    enum { T = 64 };
     int i, ti, t, j;
     for (i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++)
         for (ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
