@@ -4368,6 +4368,23 @@ RWKV__KERNEL void rwkv__wkv5_token_plain(float *S, const float *r, const float *
     }
 }
 
+/* Columns j0..N-1 of rwkv__wkv5_token_plain, one column at a time (the
+   tails of the SIMD twins). */
+RWKV__KERNEL void rwkv__wkv5_columns(float *S, const float *r, const float *k, const float *v, const float *w,
+                                     const float *u, float *out, int N, int j0) {
+    int i, j;
+    for (j = j0; j < N; j++) {
+        float o = 0.0f;
+        for (i = 0; i < N; i++) {
+            float *s = S + (size_t)i * N + j;
+            const float kv = k[i] * v[j];
+            o += r[i] * (u[i] * kv + *s);
+            *s = kv + w[i] * *s;
+        }
+        out[j] = o;
+    }
+}
+
 /* One head of N channels, one token, v7 (rwkv__time_mix_v7), with
    S[c = v index][j = k index]:
        sa = S_c . kk;   S_c <- S_c * w - sa (kk * a) + v_c k;   y_c = S_c . r
@@ -4420,16 +4437,7 @@ RWKV__KERNEL void rwkv__wkv5_token_avx2(float *S, const float *r, const float *k
         }
         _mm256_storeu_ps(out + j, o0);
     }
-    for (; j < N; j++) {
-        float o = 0.0f;
-        for (i = 0; i < N; i++) {
-            float *s = S + (size_t)i * N + j;
-            const float kv = k[i] * v[j];
-            o += r[i] * (u[i] * kv + *s);
-            *s = kv + w[i] * *s;
-        }
-        out[j] = o;
-    }
+    rwkv__wkv5_columns(S, r, k, v, w, u, out, N, j);
 }
 
 RWKV__KERNEL void rwkv__wkv7_token_avx2(float *S, const float *r, const float *k, const float *v,
@@ -4480,16 +4488,7 @@ RWKV__KERNEL void rwkv__wkv5_token_neon(float *S, const float *r, const float *k
         vst1q_f32(out + j, o0);
         vst1q_f32(out + j + 4, o1);
     }
-    for (; j < N; j++) {
-        float o = 0.0f;
-        for (i = 0; i < N; i++) {
-            float *s = S + (size_t)i * N + j;
-            const float kv = k[i] * v[j];
-            o += r[i] * (u[i] * kv + *s);
-            *s = kv + w[i] * *s;
-        }
-        out[j] = o;
-    }
+    rwkv__wkv5_columns(S, r, k, v, w, u, out, N, j);
 }
 
 RWKV__KERNEL void rwkv__wkv7_token_neon(float *S, const float *r, const float *k, const float *v,
