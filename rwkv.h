@@ -4897,6 +4897,9 @@ static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, 
                             RWKV__ROW(s->v, t, C) + o, (decay_per_token ? RWKV__ROW(s->w, t, C) : l->att_decay) + o,
                             l->att_first + o, RWKV__ROW(s->tmp, t, C) + o, N);
         }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
     for (t = 0; t < T; t++) {
         float *y = RWKV__ROW(s->tmp, t, C);
         rwkv__group_norm(y, l->att_ln_x_weight, l->att_ln_x_bias, H, N);
@@ -4906,9 +4909,15 @@ static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, 
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
-static void rwkv__silu_inplace(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = rwkv__silu(x[i]);
+/* x = silu(x) over T rows of C values, the rows split over the threads. */
+static void rwkv__silu_rows(const rwkv_state *s, float *x, int C, int T) {
+    int t, i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(i) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) x[(size_t)t * (size_t)C + (size_t)i] = rwkv__silu(x[(size_t)t * (size_t)C + (size_t)i]);
+    (void)s;
 }
 
 /* RWKV-5: linear attention with a matrix state per head, a fixed decay w
@@ -4926,7 +4935,7 @@ static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     if (l->att_gate.data) {
         rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
-        rwkv__silu_inplace(s->g, (size_t)C * (size_t)T);
+        rwkv__silu_rows(s, s->g, C, T);
     }
     rwkv__time_mix_v5_output(m, l, state + C, s, T, 0);
 }
@@ -4934,10 +4943,22 @@ static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *
 /* RWKV-6: as v5.2, but the token shift and the decay depend on the input,
    through small LoRAs: mix_p = maa_p + W2_p tanh(W1 (x + sx*maa_x))_p for
    p = w,k,v,r,g, and w = exp(-exp(decay + Wd2 tanh(Wd1 x_w))). */
+/* v6's data-dependent token shift of one token (at = its offset):
+   in = x + sx (maa + lora). */
+static void rwkv__v6_mix_row(float *in, const rwkv_state *s, const float *maa, size_t at, int C) {
+    int c;
+    for (c = 0; c < C; c++) in[at + c] = s->xx[at + c] + s->sx[at + c] * (maa[c] + s->tmp[at + c]);
+}
+
+/* v6's decay of one token: w = e^(-e^(decay + lora)). */
+static void rwkv__v6_decay_row(float *w, const float *decay, int C) {
+    int c;
+    for (c = 0; c < C; c++) w[c] = expf(-expf(decay[c] + w[c]));
+}
+
 static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *state, rwkv_state *s, int T) {
     static const int role[5] = {RWKV__IN_W, RWKV__IN_K, RWKV__IN_V, RWKV__IN_R, RWKV__IN_G};
     const int C = m->n_embd, D = l->att_maa_w1.n_out / 5, D2 = l->att_decay_w1.n_out;
-    const size_t n = (size_t)C * (size_t)T;
     float *last_x = state;
     size_t i;
     int t, p;
@@ -4952,17 +4973,23 @@ static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *
         for (t = 0; t < T; t++)
             memcpy(RWKV__ROW(s->a, t, D), RWKV__ROW(s->lora, t, 5 * D) + p * D, sizeof(float) * (size_t)D);
         rwkv__project(s, &l->att_maa_w2[p], s->a, s->tmp, T);
-        for (i = 0; i < n; i++) in[i] = s->xx[i] + s->sx[i] * (l->att_maa[p][i % (size_t)C] + s->tmp[i]);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+        for (t = 0; t < T; t++) rwkv__v6_mix_row(in, s, l->att_maa[p], (size_t)t * (size_t)C, C);
     }
     rwkv__project(s, &l->att_receptance, s->in[RWKV__IN_R], s->r, T);
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
-    rwkv__silu_inplace(s->g, n);
+    rwkv__silu_rows(s, s->g, C, T);
     rwkv__project(s, &l->att_decay_w1, s->in[RWKV__IN_W], s->lora, T);
     for (i = 0; i < (size_t)T * (size_t)D2; i++) s->lora[i] = tanhf(s->lora[i]);
     rwkv__project(s, &l->att_decay_w2, s->lora, s->w, T);
-    for (i = 0; i < n; i++) s->w[i] = expf(-expf(l->att_decay[i % (size_t)C] + s->w[i]));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+    for (t = 0; t < T; t++) rwkv__v6_decay_row(s->w + (size_t)t * (size_t)C, l->att_decay, C);
     rwkv__time_mix_v5_output(m, l, state + C, s, T, 1);
 }
 

@@ -1462,6 +1462,9 @@ static void test_synthetic_shapes(void) {
                 CHECK(rwkv_state_set_threads(b, 2) == RWKV_OK);
                 CHECK(rwkv_eval_sequence(b, tokens, T, one, NULL) == RWKV_OK);
                 CHECKF(!memcmp(seq, one, sizeof(float) * (size_t)shape.n_vocab), "2 threads differ from 1");
+                CHECKF(!memcmp(rwkv_state_data(a), rwkv_state_data(b),
+                               sizeof(float) * info.state_floats),
+                       "2 threads: the state differs from 1 thread's");
             }
             rwkv_state_free(a);
             rwkv_state_free(b);
