@@ -4351,9 +4351,9 @@ RWKV__KERNEL void rwkv__gate_sigmoid_neon(float *y, const float *r, size_t n) {
 /* One head of N channels, one token, v5/v6 (rwkv__time_mix_v5_output):
        out_j = sum_i r_i (u_i k_i v_j + S_ij);   S_ij <- k_i v_j + w_i S_ij
    with S[i = k index][j = v index] and every pointer at the head's first
-   channel. The SIMD twins take 8 (4) values of j at a time and sum each
-   out_j over i in the same order, so they differ only where FMA rounds
-   once instead of twice. GCC did not vectorize this loop itself. */
+   channel. The SIMD twins take 16 (NEON: 8) values of j at a time and sum
+   each out_j over i in the same order, so they differ only where FMA
+   rounds once instead of twice. GCC did not vectorize this loop itself. */
 RWKV__KERNEL void rwkv__wkv5_token_plain(float *S, const float *r, const float *k, const float *v,
                                         const float *w, const float *u, float *out, int N) {
     int i, j;
