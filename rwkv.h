@@ -4909,14 +4909,31 @@ static void rwkv__time_mix_v5_output(const rwkv_model *m, const rwkv__layer *l, 
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
-/* x = silu(x) over T rows of C values, the rows split over the threads. */
-static void rwkv__silu_rows(const rwkv_state *s, float *x, int C, int T) {
-    int t, i;
+static void rwkv__silu_inplace(float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = rwkv__silu(x[i]);
+}
+
+/* x = max(x, 0)^2. max(x, 0) is written (x + |x|) / 2, exact, because
+   compilers turn the comparison into a branch that the random signs would
+   mispredict half the time. */
+static void rwkv__relu_square(float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float h = (x[i] + fabsf(x[i])) * 0.5f;
+        x[i] = h * h;
+    }
+}
+
+/* An activation in place over T rows of `width` values, the rows split
+   over the threads. */
+static void rwkv__activate_rows(const rwkv_state *s, void (*activation)(float *, size_t), float *x, int width,
+                                int T) {
+    int t;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) private(i) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * width >= RWKV__PARALLEL_VALUES)
 #endif
-    for (t = 0; t < T; t++)
-        for (i = 0; i < C; i++) x[(size_t)t * (size_t)C + (size_t)i] = rwkv__silu(x[(size_t)t * (size_t)C + (size_t)i]);
+    for (t = 0; t < T; t++) activation(RWKV__ROW(x, t, width), (size_t)width);
     (void)s;
 }
 
@@ -4935,7 +4952,7 @@ static void rwkv__time_mix_v5(const rwkv_model *m, const rwkv__layer *l, float *
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     if (l->att_gate.data) {
         rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
-        rwkv__silu_rows(s, s->g, C, T);
+        rwkv__activate_rows(s, rwkv__silu_inplace, s->g, C, T);
     }
     rwkv__time_mix_v5_output(m, l, state + C, s, T, 0);
 }
@@ -4982,7 +4999,7 @@ static void rwkv__time_mix_v6(const rwkv_model *m, const rwkv__layer *l, float *
     rwkv__project(s, &l->att_key, s->in[RWKV__IN_K], s->k, T);
     rwkv__project(s, &l->att_value, s->in[RWKV__IN_V], s->v, T);
     rwkv__project(s, &l->att_gate, s->in[RWKV__IN_G], s->g, T);
-    rwkv__silu_rows(s, s->g, C, T);
+    rwkv__activate_rows(s, rwkv__silu_inplace, s->g, C, T);
     rwkv__project(s, &l->att_decay_w1, s->in[RWKV__IN_W], s->lora, T);
     for (i = 0; i < (size_t)T * (size_t)D2; i++) s->lora[i] = tanhf(s->lora[i]);
     rwkv__project(s, &l->att_decay_w2, s->lora, s->w, T);
@@ -5086,35 +5103,12 @@ static void rwkv__time_mix_v7(const rwkv_model *m, const rwkv__layer *l, int lay
     rwkv__project(s, &l->att_output, s->tmp, s->out, T);
 }
 
-/* x = max(x, 0)^2. max(x, 0) is written (x + |x|) / 2, exact, because
-   compilers turn the comparison into a branch that the random signs would
-   mispredict half the time. */
-static void rwkv__relu_square(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float h = (x[i] + fabsf(x[i])) * 0.5f;
-        x[i] = h * h;
-    }
-}
 
-/* The channel mix's activations, token by token over the threads:
-   hidden = relu(hidden)^2, or (gate) out *= sigmoid(r). */
-static void rwkv__channel_activations(rwkv_state *s, int n_ffn, int C, int T, int gate) {
-    const int n_threads = s->n_threads;
-    int t;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && (int64_t)T * n_ffn >= RWKV__PARALLEL_VALUES)
-#endif
-    for (t = 0; t < T; t++) {
-        if (gate) rwkv__gate_sigmoid(RWKV__ROW(s->out, t, C), RWKV__ROW(s->r, t, C), (size_t)C);
-        else rwkv__relu_square(RWKV__ROW(s->hidden, t, n_ffn), (size_t)n_ffn);
-    }
-    (void)n_threads;
-}
 
 /* Channel mix: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2 (v7: no receptance). */
 static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *last_x, rwkv_state *s, int T) {
     const int C = m->n_embd;
+    int t;
     if (m->version <= 5) {
         rwkv__mix(s->in[RWKV__IN_K], s->xx, last_x, l->ffn_mix_k, C, T, s->n_threads);
         rwkv__mix(s->in[RWKV__IN_R], s->xx, last_x, l->ffn_mix_r, C, T, s->n_threads);
@@ -5125,11 +5119,14 @@ static void rwkv__channel_mix(const rwkv_model *m, const rwkv__layer *l, float *
     }
     rwkv__keep_last(last_x, s->xx, C, T);
     rwkv__project(s, &l->ffn_key, s->in[RWKV__IN_K], s->hidden, T);
-    rwkv__channel_activations(s, m->n_ffn, C, T, 0);
+    rwkv__activate_rows(s, rwkv__relu_square, s->hidden, m->n_ffn, T);
     rwkv__project(s, &l->ffn_value, s->hidden, s->out, T);
     if (l->ffn_receptance.data) {
         rwkv__project(s, &l->ffn_receptance, s->in[RWKV__IN_R], s->r, T);
-        rwkv__channel_activations(s, m->n_ffn, C, T, 1);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) if (s->n_threads > 1 && (int64_t)T * C >= RWKV__PARALLEL_VALUES)
+#endif
+        for (t = 0; t < T; t++) rwkv__gate_sigmoid(RWKV__ROW(s->out, t, C), RWKV__ROW(s->r, t, C), (size_t)C);
     }
 }
 
